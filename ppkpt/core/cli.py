@@ -1,0 +1,36 @@
+"""The argument parser every tool shares: ``-c CONFIG``, ``-o key=value ...`` and ``--seed``."""
+import argparse
+import random
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from ppkpt.core.workspace import load_config, merge_config, parse_overrides
+
+
+class ArgsParser(argparse.ArgumentParser):
+    """``argparse`` with the options common to train, eval, infer and export."""
+
+    def __init__(self, description: Optional[str] = None) -> None:
+        super().__init__(description=description,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.add_argument('-c', '--config', required=True, help='YAML config file')
+        self.add_argument('-o', '--opt', nargs='*', default=[],
+                          help='override config values, e.g. -o epoch=3 TrainReader.batch_size=8')
+        self.add_argument('--seed', type=int, default=None,
+                          help='seed python, numpy and paddle for a reproducible run')
+
+
+def load_with_overrides(config_path: str, options: Optional[List[str]]) -> Dict[str, Any]:
+    """Load ``config_path`` and apply the ``-o`` options on top; returns the current config."""
+    cfg = load_config(config_path)
+    return merge_config(parse_overrides(options), cfg)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and paddle (paddle is imported lazily so this module stays light)."""
+    import paddle
+
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)

@@ -282,7 +282,9 @@ def _check_lazy_keys(value: Any, path: str) -> None:
 
 
 def _type_name(annotation: Any) -> str:
-    return getattr(annotation, '__name__', None) or str(annotation).replace('typing.', '')
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace('typing.', '')
 
 
 def _check_type(value: Any, annotation: Any, path: str) -> None:

@@ -67,12 +67,17 @@ def _add(cls: Type) -> None:
             raise ConfigError(
                 f'{cls.__name__} is already registered by {existing.__module__}; '
                 f'{cls.__module__} defines another class with the same name')
-    shared = getattr(cls, '__shared__', [])
     params = _params(cls)
-    for key in shared:
-        if key in params and params[key].default is inspect.Parameter.empty:
-            raise ConfigError(f'{cls.__name__}.{key} is in __shared__ and needs a default')
+    for arg in _shared_keys(cls):
+        if arg not in params:
+            raise ConfigError(f'{cls.__name__}.__shared__ names `{arg}`, which is not an argument')
     _REGISTRY[cls.__name__] = cls
+
+
+def _shared_keys(cls: Type) -> Dict[str, str]:
+    """``{argument: top-level config key}`` from ``__shared__`` (a list, or a dict for renames)."""
+    shared = getattr(cls, '__shared__', [])
+    return dict(shared) if isinstance(shared, dict) else {key: key for key in shared}
 
 
 def register(cls: Type) -> Type:
@@ -338,9 +343,9 @@ def _instantiate(cls: Type, section: Mapping[str, Any], path: str, cfg: Mapping[
     params = _params(cls)
     kwargs = {k: _resolve(v, f'{path}.{k}', cfg) for k, v in section.items()
               if k not in getattr(cls, '__inject__', [])}
-    for key in getattr(cls, '__shared__', []):
-        if key not in section and key in cfg:
-            kwargs[key] = _resolve(cfg[key], key, cfg)
+    for arg, key in _shared_keys(cls).items():
+        if arg not in section and key in cfg:
+            kwargs[arg] = _resolve(cfg[key], key, cfg)
     for key in getattr(cls, '__inject__', []):
         target = section.get(key, params[key].default if key in params else None)
         if target is not inspect.Parameter.empty:

@@ -272,3 +272,21 @@ def test_duplicate_registration_is_an_error():
 
     with pytest.raises(ConfigError, match='WsBackbone is already registered by'):
         register(WsBackbone)
+
+
+@serializable
+class WsFlipOp:
+    __shared__ = {'flip_pairs': 'flip_perm', 'trainsize': 'trainsize'}
+
+    def __init__(self, trainsize: List[int], flip_pairs: List[List[int]] = []) -> None:
+        self.trainsize = trainsize
+        self.flip_pairs = flip_pairs
+
+
+def test_shared_with_rename_and_required_shared_argument(tmp_path):
+    load_config(write(tmp_path, 'a.yml', "trainsize: [48, 64]\nflip_perm: [[1, 2]]\n"))
+    op = workspace.build_object({'WsFlipOp': None}, 'TrainReader.sample_transforms[0]')
+    assert (op.trainsize, op.flip_pairs) == ([48, 64], [[1, 2]])
+    load_config(write(tmp_path, 'b.yml', "flip_perm: [[1, 2]]\n"))
+    with pytest.raises(ConfigError, match='Missing required argument `trainsize` for WsFlipOp'):
+        workspace.build_object({'WsFlipOp': {}}, 'TrainReader.sample_transforms[0]')

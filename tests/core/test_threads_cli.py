@@ -1,0 +1,57 @@
+"""Thread defaults, the shared CLI parser and the rank-aware logger."""
+import os
+import subprocess
+import sys
+import textwrap
+
+from ppkpt.core.cli import ArgsParser, load_with_overrides
+from ppkpt.core.logger import setup_logger
+
+PROBE = textwrap.dedent("""
+    import os
+    import ppkpt
+    import paddle
+    print(os.environ['OMP_NUM_THREADS'])
+""")
+
+
+def run_probe(env_update, drop=('OMP_NUM_THREADS',)):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_update)
+    out = subprocess.run([sys.executable, '-c', PROBE], env=env, capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_omp_threads_default_to_core_count_and_user_value_wins():
+    cores = len(os.sched_getaffinity(0))
+    assert run_probe({}) == str(cores)
+    assert run_probe({'OMP_NUM_THREADS': '1'}) == '1'
+    assert run_probe({'PADDLE_TRAINERS_NUM': '2'}) == str(max(1, cores // 2))
+
+
+def test_args_parser_shares_config_opt_and_seed(tmp_path):
+    path = tmp_path / 'c.yml'
+    path.write_text('epoch: 10\nTrainReader: {batch_size: 2}\n')
+    parser = ArgsParser()
+    parser.add_argument('--eval', action='store_true')
+    args = parser.parse_args(['-c', str(path), '-o', 'epoch=3', 'TrainReader.batch_size=8',
+                              '--seed', '7', '--eval'])
+    assert (args.seed, args.eval) == (7, True)
+    cfg = load_with_overrides(args.config, args.opt)
+    assert cfg['epoch'] == 3 and cfg['TrainReader']['batch_size'] == 8
+
+
+def test_logger_has_timestamps_and_quiet_other_ranks(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv('PADDLE_TRAINER_ID', '1')
+    quiet = setup_logger('ppkpt_test_rank1')
+    quiet.info('hidden')
+    quiet.warning('shown')
+    monkeypatch.setenv('PADDLE_TRAINER_ID', '0')
+    loud = setup_logger('ppkpt_test_rank0', output=str(tmp_path))
+    loud.info('hello')
+    out = capsys.readouterr().out
+    assert 'hidden' not in out and 'shown' in out
+    line = [l for l in out.splitlines() if 'hello' in l][0]
+    assert line.startswith('[') and 'INFO: hello' in line
+    assert 'hello' in (tmp_path / 'log.txt').read_text()

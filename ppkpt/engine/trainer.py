@@ -19,7 +19,8 @@ from tqdm import tqdm
 from ppkpt.core.workspace import create, registered
 from ppkpt.data.reader import to_numpy
 from ppkpt.engine import callbacks as cb
-from ppkpt.engine.checkpoint import load_pretrain_weight, load_resume, load_weight
+from ppkpt.engine.checkpoint import (load_pretrain_weight, load_resume, load_weight,
+                                     set_state_dict_strict)
 from ppkpt.engine.ema import ModelEMA
 from ppkpt.metadata import KeypointMeta
 
@@ -73,7 +74,7 @@ class Trainer:
     def resume_from(self, path: str) -> None:
         """Restore model, optimiser, LR, EMA, epoch and RNG state from a snapshot."""
         model_state, opt_state, extra = load_resume(path)
-        self.model.set_state_dict(model_state)
+        set_state_dict_strict(self.model, model_state, path)
         if self.optimizer is not None:
             self.optimizer.set_state_dict(opt_state)
         if self.ema is not None and 'ema' in extra:
@@ -104,6 +105,8 @@ class Trainer:
             self._train_epoch(model, epoch, callbacks)
             if self.world_size > 1:
                 _average_norm_statistics(self.model, self.world_size)
+            if self.ema is not None:
+                self.ema.end_epoch(self.model)
             cb.dispatch(callbacks, 'on_epoch_end', self.status)
         cb.dispatch(callbacks, 'on_train_end', self.status)
 

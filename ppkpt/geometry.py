@@ -21,7 +21,7 @@ import numpy as np
 
 __all__ = [
     'get_affine_transform', 'get_warp_matrix', 'affine_transform_points', 'transform_preds',
-    'box_to_center_scale', 'center_scale_to_box',
+    'box_to_center_scale', 'center_scale_to_box', 'flip_permutation',
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -224,3 +224,36 @@ def center_scale_to_box(center: ArrayLike, scale: ArrayLike,
                          f'got {center.shape} and {size.shape}')
     box = np.concatenate([center - 0.5 * size, center + 0.5 * size], axis=-1)
     return box.astype(np.float32), np.prod(size, axis=-1).astype(np.float32)
+
+
+def flip_permutation(flip_pairs: Union[np.ndarray, Sequence[Sequence[int]]],
+                     num_joints: int) -> np.ndarray:
+    """The joint permutation that a horizontal flip applies.
+
+    Args:
+        flip_pairs: (P, 2) pairs [left, right] of joint indices that swap; may be empty.
+        num_joints: number of joints K.
+
+    Returns:
+        (K,) int64 array ``perm`` such that ``flipped[k] = original[perm[k]]``.
+
+    Raises:
+        ValueError: if a pair is malformed, an index is outside [0, K) or a joint appears in more
+            than one pair.
+    """
+    pairs = np.asarray(flip_pairs, dtype=np.int64)
+    if pairs.size == 0:
+        return np.arange(num_joints)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f'flip_pairs must be a list of [left, right] pairs, got {flip_pairs!r}')
+    for i, (left, right) in enumerate(pairs):
+        if not (0 <= left < num_joints and 0 <= right < num_joints):
+            raise ValueError(f'flip_pairs[{i}] = [{left}, {right}] is out of range for '
+                             f'{num_joints} joints')
+    used, counts = np.unique(pairs, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f'flip_pairs uses joint {int(used[counts > 1][0])} more than once')
+    perm = np.arange(num_joints)
+    perm[pairs[:, 0]] = pairs[:, 1]
+    perm[pairs[:, 1]] = pairs[:, 0]
+    return perm

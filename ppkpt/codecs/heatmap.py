@@ -1,0 +1,275 @@
+"""Gaussian heatmap targets and their decoding (numpy and cv2 only).
+
+One :class:`HeatmapCodec` holds the input size, heatmap size and sigma, so the targets a model
+is trained on and the decoding of its predictions use the same geometry.
+
+Dimension names: N instances, K joints, H x W heatmap rows x columns.
+"""
+from typing import List, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from ppkpt.geometry import flip_permutation
+
+__all__ = ['HeatmapCodec', 'TARGET_TYPES', 'flip_back', 'get_max_preds']
+
+TARGET_TYPES = ('gaussian', 'dark', 'udp')
+_CV_MAX_CHANNELS = 128  # the channel limit of cv2 filters in OpenCV 5
+
+
+class HeatmapCodec:
+    """Encode joints into Gaussian heatmaps and decode heatmaps into joints.
+
+    Target types:
+        * ``'gaussian'`` (HRNet): stride ``input / heatmap``; an unnormalised Gaussian (peak 1) is
+          centred on the joint rounded to the nearest heatmap pixel and cut to a square window
+          of half-size ``3 * sigma``.
+        * ``'dark'`` (DARK): same stride; the Gaussian is centred on the exact sub-pixel joint
+          position and covers the whole heatmap.
+        * ``'udp'`` (UDP): stride ``(input - 1) / (heatmap - 1)``; the window sits on the rounded
+          position as for ``'gaussian'`` but the Gaussian inside is centred on the sub-pixel
+          position.
+
+    A joint gets weight 0 when it is not visible or when its window lies entirely outside the
+    heatmap. Decoding takes the arg-max and refines it either with DARK (``use_dark``: blur,
+    log, one Newton step) or with a quarter-pixel step toward the higher neighbour.
+
+    Args:
+        input_size: model input size [w, h] in pixels.
+        heatmap_size: heatmap size [w, h] in pixels.
+        sigma: Gaussian standard deviation in heatmap pixels.
+        target_type: one of ``'gaussian'``, ``'dark'``, ``'udp'``.
+        use_dark: refine decoded peaks with DARK instead of the quarter offset.
+        blur_kernel_size: odd Gaussian blur kernel size used by DARK decoding.
+    """
+
+    def __init__(self, input_size: List[int], heatmap_size: List[int], sigma: float = 2.0,
+                 target_type: str = 'gaussian', use_dark: bool = True,
+                 blur_kernel_size: int = 3) -> None:
+        self.input_size = _positive_size(input_size, 'input_size')
+        self.heatmap_size = _positive_size(heatmap_size, 'heatmap_size')
+        if target_type not in TARGET_TYPES:
+            raise ValueError(f'target_type must be one of {TARGET_TYPES}, got {target_type!r}')
+        if sigma <= 0:
+            raise ValueError(f'sigma must be positive, got {sigma}')
+        if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
+            raise ValueError(f'blur_kernel_size must be a positive odd number, '
+                             f'got {blur_kernel_size}')
+        if target_type == 'udp' and np.any(self.heatmap_size < 2):
+            raise ValueError(f'udp targets need a heatmap of at least 2x2, got {heatmap_size}')
+        self.sigma = float(sigma)
+        self.target_type = target_type
+        self.use_dark = use_dark
+        self.blur_kernel_size = blur_kernel_size
+        if self.use_udp:
+            self.stride = (self.input_size - 1.0) / (self.heatmap_size - 1.0)
+        else:
+            self.stride = self.input_size / self.heatmap_size
+
+    @property
+    def use_udp(self) -> bool:
+        """Whether the input-to-heatmap mapping uses UDP (pixel-centre) spacing."""
+        return self.target_type == 'udp'
+
+    def encode(self, joints: np.ndarray,
+               joints_vis: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Build the heatmap target of one instance.
+
+        Args:
+            joints: (K, 2) or (K, 3) joints (x, y[, z]) in input pixels.
+            joints_vis: (K,) visibility, or (K, 3) of which column 0 is used.
+
+        Returns:
+            target: (K, H, W) float32 heatmaps.
+            target_weight: (K, 1) float32 per-joint loss weights.
+        """
+        joints = np.asarray(joints, dtype=np.float64)
+        vis = np.asarray(joints_vis, dtype=np.float64)
+        vis = vis[:, 0] if vis.ndim == 2 else vis
+        if joints.ndim != 2 or joints.shape[1] < 2:
+            raise ValueError(f'joints must have shape (K, 2) or (K, 3), got {joints.shape}')
+        if vis.shape != (joints.shape[0],):
+            raise ValueError(f'joints_vis must have shape (K,) or (K, 3) with K = '
+                             f'{joints.shape[0]}, got {np.shape(joints_vis)}')
+        exact = joints[:, :2] / self.stride
+        rounded = np.floor(exact + 0.5)
+        anchor = exact if self.target_type == 'dark' else rounded
+        peak = rounded if self.target_type == 'gaussian' else exact
+        radius = 3.0 * self.sigma
+
+        weight = vis * self._in_bounds(anchor, radius)
+        width, height = (int(v) for v in self.heatmap_size)
+        windowed = self.target_type != 'dark'
+        gauss_x = self._axis_profile(peak[:, 0], anchor[:, 0], width, radius, windowed)
+        gauss_y = self._axis_profile(peak[:, 1], anchor[:, 1], height, radius, windowed)
+        target = gauss_y[:, :, None] * gauss_x[:, None, :] * (weight > 0.5)[:, None, None]
+        return target.astype(np.float32), weight[:, None].astype(np.float32)
+
+    def _in_bounds(self, anchor: np.ndarray, radius: float) -> np.ndarray:
+        """(K,) True where the window around ``anchor`` (K, 2) overlaps the heatmap."""
+        first = np.floor(anchor - radius)
+        last = np.floor(anchor + radius + 1.0)
+        return np.all((first < self.heatmap_size) & (last >= 0), axis=1)
+
+    def _axis_profile(self, peak: np.ndarray, anchor: np.ndarray, length: int, radius: float,
+                      windowed: bool) -> np.ndarray:
+        """(K, length) 1-D Gaussian along one axis; zero outside ``anchor +- radius`` if windowed.
+
+        The 2-D target is the outer product of the two axis profiles, because
+        ``exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2)`` and the window is
+        a square.
+        """
+        grid = np.arange(length, dtype=np.float64)[None, :]
+        profile = np.exp(-((grid - peak[:, None]) ** 2) / (2.0 * self.sigma ** 2))
+        if windowed:
+            profile *= np.abs(grid - anchor[:, None]) <= radius
+        return profile
+
+    def decode(self, heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Locate the peak of every heatmap with sub-pixel refinement.
+
+        Args:
+            heatmaps: (N, K, H, W) heatmaps.
+
+        Returns:
+            coords: (N, K, 2) float32 peak positions (x, y) in heatmap pixels; (0, 0) where the
+                maximum is not positive.
+            maxvals: (N, K, 1) float32 heatmap maxima (the joint confidences).
+        """
+        heatmaps = _check_heatmaps(heatmaps)
+        coords, maxvals = get_max_preds(heatmaps)
+        if self.use_dark:
+            coords = _dark_refine(heatmaps, coords, self.blur_kernel_size)
+        else:
+            coords = _quarter_offset_refine(heatmaps, coords)
+        return coords.astype(np.float32), maxvals.astype(np.float32)
+
+
+def _positive_size(size: Sequence[int], name: str) -> np.ndarray:
+    arr = np.asarray(size, dtype=np.float64)
+    if arr.shape != (2,) or np.any(arr <= 0):
+        raise ValueError(f'{name} must be [w, h] with positive values, got {size!r}')
+    return arr
+
+
+def _check_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
+    heatmaps = np.asarray(heatmaps)
+    if heatmaps.ndim != 4:
+        raise ValueError(f'heatmaps must have shape (N, K, H, W), got {heatmaps.shape}')
+    return heatmaps
+
+
+def get_max_preds(heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Integer arg-max of every heatmap.
+
+    Args:
+        heatmaps: (N, K, H, W) heatmaps.
+
+    Returns:
+        coords: (N, K, 2) float64 arg-max positions (x, y); (0, 0) where the maximum is <= 0.
+        maxvals: (N, K, 1) maxima, in the dtype of ``heatmaps``.
+    """
+    heatmaps = _check_heatmaps(heatmaps)
+    n, k, _, width = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1)
+    index = np.argmax(flat, axis=2)
+    maxvals = np.take_along_axis(flat, index[..., None], axis=2)
+    coords = np.stack([index % width, index // width], axis=-1).astype(np.float64)
+    return coords * (maxvals > 0), maxvals
+
+
+def _sample(heatmaps: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Values ``heatmaps[n, k, ys[n, k], xs[n, k]]`` (N, K); indices are clipped to the map."""
+    n, k, height, width = heatmaps.shape
+    flat = heatmaps.reshape(n, k, -1)
+    index = np.clip(ys, 0, height - 1) * width + np.clip(xs, 0, width - 1)
+    return np.take_along_axis(flat, index[..., None], axis=2)[..., 0]
+
+
+def _quarter_offset_refine(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Move each peak a quarter pixel toward its higher neighbour along x and along y.
+
+    Applied where the rounded peak satisfies ``1 < x < W - 1`` and ``1 < y < H - 1``.
+    """
+    _, _, height, width = heatmaps.shape
+    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
+    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
+    valid = (px > 1) & (px < width - 1) & (py > 1) & (py < height - 1)
+    diff_x = _sample(heatmaps, px + 1, py) - _sample(heatmaps, px - 1, py)
+    diff_y = _sample(heatmaps, px, py + 1) - _sample(heatmaps, px, py - 1)
+    step = 0.25 * np.sign(np.stack([diff_x, diff_y], axis=-1)) * valid[..., None]
+    return coords + step
+
+
+def _gaussian_blur(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """Blur every map with a zero border and rescale it to its original maximum.
+
+    Args:
+        heatmaps: (N, K, H, W) heatmaps.
+        kernel: odd kernel size.
+
+    Returns:
+        (N, K, H, W) float64 blurred heatmaps.
+    """
+    n, k, height, width = heatmaps.shape
+    stack = np.ascontiguousarray(heatmaps.reshape(n * k, height, width).transpose(1, 2, 0),
+                                 dtype=np.float64)
+    blurred = np.empty_like(stack)
+    for start in range(0, n * k, _CV_MAX_CHANNELS):
+        chunk = np.ascontiguousarray(stack[..., start:start + _CV_MAX_CHANNELS])
+        out = cv2.GaussianBlur(chunk, (kernel, kernel), 0, borderType=cv2.BORDER_CONSTANT)
+        blurred[..., start:start + _CV_MAX_CHANNELS] = out.reshape(chunk.shape)
+    blurred = blurred.transpose(2, 0, 1).reshape(n, k, height, width)
+    original_max = heatmaps.max(axis=(2, 3), keepdims=True)
+    blurred_max = blurred.max(axis=(2, 3), keepdims=True)
+    safe_max = np.where(blurred_max > 0, blurred_max, 1.0)
+    return blurred * np.where(blurred_max > 0, original_max / safe_max, 1.0)
+
+
+def _dark_refine(heatmaps: np.ndarray, coords: np.ndarray, kernel: int) -> np.ndarray:
+    """DARK refinement: one Newton step on the log of the blurred heatmap.
+
+    With ``g`` the gradient and ``Hs`` the Hessian of ``log(blur(heatmap))`` at the integer
+    peak (central differences), the peak moves by ``-Hs^-1 g``. Applied where
+    ``1 < x < W - 2``, ``1 < y < H - 2`` and ``det(Hs) != 0``.
+    """
+    _, _, height, width = heatmaps.shape
+    logmap = np.log(np.maximum(_gaussian_blur(heatmaps, kernel), 1e-10))
+    px = coords[..., 0].astype(np.int64)
+    py = coords[..., 1].astype(np.int64)
+
+    def at(dx: int, dy: int) -> np.ndarray:
+        return _sample(logmap, px + dx, py + dy)
+
+    center = at(0, 0)
+    grad_x = 0.5 * (at(1, 0) - at(-1, 0))
+    grad_y = 0.5 * (at(0, 1) - at(0, -1))
+    hxx = 0.25 * (at(2, 0) - 2.0 * center + at(-2, 0))
+    hyy = 0.25 * (at(0, 2) - 2.0 * center + at(0, -2))
+    hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    det = hxx * hyy - hxy ** 2
+    valid = ((px > 1) & (px < width - 2) & (py > 1) & (py < height - 2) & (det != 0))
+    safe_det = np.where(valid, det, 1.0)
+    offset_x = -(hyy * grad_x - hxy * grad_y) / safe_det
+    offset_y = -(hxx * grad_y - hxy * grad_x) / safe_det
+    return coords + np.stack([offset_x, offset_y], axis=-1) * valid[..., None]
+
+
+def flip_back(heatmaps: np.ndarray,
+              flip_pairs: Union[np.ndarray, Sequence[Sequence[int]]]) -> np.ndarray:
+    """Undo a horizontal flip on heatmaps predicted from a flipped image.
+
+    Reverses the W axis, then swaps the channels of every [left, right] pair.
+
+    Args:
+        heatmaps: (N, K, H, W) heatmaps of the flipped image.
+        flip_pairs: (P, 2) joint index pairs that swap under a flip; may be empty.
+
+    Returns:
+        (N, K, H, W) heatmaps in the original image orientation.
+    """
+    heatmaps = _check_heatmaps(heatmaps)
+    perm = flip_permutation(flip_pairs, heatmaps.shape[1])
+    return np.ascontiguousarray(heatmaps[:, perm, :, ::-1])
+

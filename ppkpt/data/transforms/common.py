@@ -1,0 +1,154 @@
+"""Transforms shared by every pipeline: image decoding, normalisation, layout and chaining.
+
+Every op is a callable ``op(record) -> record`` on the record dict described in
+``docs/architecture.md``.
+"""
+import os
+from typing import Any, Callable, Dict, List
+
+import cv2
+import numpy as np
+
+from ppkpt.core.workspace import serializable
+
+__all__ = ['Compose', 'Decode', 'NormalizeImage', 'Permute', 'read_rgb']
+
+Record = Dict[str, Any]
+
+
+class Compose:
+    """Apply ops to a record in order.
+
+    When an op raises, the error is raised again (with the same type where possible) with a
+    message that names the op and the record's ``image_file``.
+
+    Args:
+        ops: callables ``op(record) -> record``.
+    """
+
+    def __init__(self, ops: List[Callable[[Record], Record]]) -> None:
+        for i, op in enumerate(ops):
+            if not callable(op):
+                raise TypeError(f'Compose ops[{i}] is not callable: {op!r}')
+        self.ops = list(ops)
+
+    def __call__(self, record: Record) -> Record:
+        for op in self.ops:
+            try:
+                record = op(record)
+            except Exception as exc:
+                raise _with_context(exc, type(op).__name__, record) from exc
+        return record
+
+    def __repr__(self) -> str:
+        return f'Compose([{", ".join(type(op).__name__ for op in self.ops)}])'
+
+
+def _with_context(exc: Exception, op_name: str, record: Record) -> Exception:
+    """A copy of ``exc`` whose message names the failing op and image file."""
+    image_file = record.get('image_file', '<no image_file>')
+    message = f'{op_name} failed on {image_file}: {exc}'
+    try:
+        return type(exc)(message)
+    except Exception:
+        return RuntimeError(message)
+
+
+@serializable
+class Decode:
+    """Read the record's image file as an RGB uint8 array.
+
+    A record that already holds an ``image`` array keeps it (deployment passes arrays).
+
+    Required keys: ``image_file`` (unless ``image`` is present).
+    Added keys: ``image`` (H, W, 3) uint8 RGB, ``im_shape`` (2,) float32 (h, w).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file exists but cannot be decoded as an image.
+    """
+
+    __category__ = 'transform'
+
+    def __call__(self, record: Record) -> Record:
+        image = record.get('image')
+        if image is None:
+            if 'image_file' not in record:
+                raise KeyError('Decode needs `image_file` (or an `image` array) in the record')
+            image = read_rgb(record['image_file'])
+        elif not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3):
+            raise ValueError(f'record image must be an (H, W, 3) array, got '
+                             f'{getattr(image, "shape", type(image))}')
+        record['image'] = image
+        record['im_shape'] = np.array(image.shape[:2], dtype=np.float32)
+        return record
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """Read an image file as an (H, W, 3) uint8 RGB array (EXIF orientation is ignored).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` cannot be decoded as an image.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Image file not found: {path}')
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ValueError(f'Cannot decode image file (corrupt or not an image): {path}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@serializable
+class NormalizeImage:
+    """Normalise the image per channel: ``(image [/ 255] - mean) / std``.
+
+    Required keys: ``image`` (H, W, 3).
+    Modified keys: ``image`` becomes (H, W, 3) float32.
+
+    Args:
+        mean: per-channel mean (3 values), in the 0-1 range when ``is_scale``.
+        std: per-channel standard deviation (3 values, non-zero).
+        is_scale: divide by 255 before subtracting the mean.
+    """
+
+    __category__ = 'transform'
+
+    def __init__(self, mean: List[float] = [0.485, 0.456, 0.406],
+                 std: List[float] = [0.229, 0.224, 0.225], is_scale: bool = True) -> None:
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError(f'NormalizeImage mean and std need 3 values each, got mean={mean}, '
+                             f'std={std}')
+        if any(s == 0 for s in std):
+            raise ValueError(f'NormalizeImage std must be non-zero, got {std}')
+        self.mean = np.array(mean, dtype=np.float32)
+        self.std = np.array(std, dtype=np.float32)
+        self.is_scale = is_scale
+
+    def __call__(self, record: Record) -> Record:
+        image = record['image'].astype(np.float32)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f'NormalizeImage expects an (H, W, 3) image, got {image.shape}')
+        if self.is_scale:
+            image /= 255.0
+        record['image'] = (image - self.mean) / self.std
+        return record
+
+
+@serializable
+class Permute:
+    """Change the image layout from HWC to CHW.
+
+    Required keys: ``image`` (H, W, C).
+    Modified keys: ``image`` becomes (C, H, W) float32, contiguous.
+    """
+
+    __category__ = 'transform'
+
+    def __call__(self, record: Record) -> Record:
+        image = record['image']
+        if image.ndim != 3:
+            raise ValueError(f'Permute expects an (H, W, C) image, got shape {image.shape}')
+        record['image'] = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+        return record

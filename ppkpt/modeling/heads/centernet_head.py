@@ -12,7 +12,8 @@ import paddle.nn.functional as F
 from ppkpt.core.workspace import register, serializable
 from ppkpt.modeling.backbones.lite_backbone import ConvBNReLU, FeatureSpec
 
-__all__ = ['upsample_nearest2x', 'CenterNetNeck', 'CenterNetHead', 'decode_centernet']
+__all__ = ['upsample_nearest2x', 'CenterNetNeck', 'CenterNetHead', 'gather_map_values',
+           'decode_centernet']
 
 HEATMAP_BIAS = -2.19  # sigmoid(-2.19) ~= 0.1, the CenterNet prior for the centre heatmap
 
@@ -105,7 +106,7 @@ class CenterNetHead(nn.Layer):
                 'offset': self.offset(feat)}
 
 
-def _gather_maps(maps: paddle.Tensor, pixel: paddle.Tensor) -> paddle.Tensor:
+def gather_map_values(maps: paddle.Tensor, pixel: paddle.Tensor) -> paddle.Tensor:
     """Values of ``maps`` [N, D, H, W] at flat pixel indices ``pixel`` [N, k] -> [N, k, D]."""
     d = maps.shape[1]
     flat = paddle.reshape(maps, [0, d, -1])
@@ -115,9 +116,9 @@ def _gather_maps(maps: paddle.Tensor, pixel: paddle.Tensor) -> paddle.Tensor:
 
 def _topk_count(heat: paddle.Tensor, max_per_img: int) -> int:
     """k for top-k: ``max_per_img``, capped by C*H*W when the map size is static."""
-    c, h, w = heat.shape[1], heat.shape[2], heat.shape[3]
-    if h > 0 and w > 0:
-        return min(max_per_img, c * h * w)
+    dims = list(heat.shape[1:])
+    if all(isinstance(d, int) and d > 0 for d in dims):
+        return min(max_per_img, dims[0] * dims[1] * dims[2])
     return max_per_img
 
 
@@ -149,8 +150,8 @@ def decode_centernet(heatmap: paddle.Tensor, size: paddle.Tensor, offset: paddle
     width = paddle.shape(heatmap)[3]
     xs = paddle.cast(pixel % width, 'float32')
     ys = paddle.cast(pixel // width, 'float32')
-    wh = _gather_maps(size, pixel)
-    off = _gather_maps(offset, pixel)
+    wh = gather_map_values(size, pixel)
+    off = gather_map_values(offset, pixel)
     cx = (xs + off[:, :, 0]) * stride
     cy = (ys + off[:, :, 1]) * stride
     half_w = wh[:, :, 0] * (stride / 2.0)
@@ -160,6 +161,6 @@ def decode_centernet(heatmap: paddle.Tensor, size: paddle.Tensor, offset: paddle
     boxes = paddle.stack([classes, scores, (cx - half_w) / ratio_w, (cy - half_h) / ratio_h,
                           (cx + half_w) / ratio_w, (cy + half_h) / ratio_h], axis=2)
     bbox = paddle.reshape(boxes, [-1, 6])
-    bbox_num = paddle.full(paddle.shape(heatmap)[:1], k, dtype='int32')
+    bbox_num = paddle.full_like(scores[:, 0], k, dtype='int32')
     return bbox, bbox_num
 

@@ -6,6 +6,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppkpt.core.workspace import register, serializable
+from ppkpt.modeling.heads.centernet_head import gather_map_values
 
 __all__ = ['CenterNetLoss', 'centernet_focal_loss', 'masked_l1_loss']
 
@@ -48,13 +49,10 @@ def masked_l1_loss(pred: paddle.Tensor, index: paddle.Tensor, mask: paddle.Tenso
     Returns:
         0-D tensor: sum of |pred - target| over real objects / (2 * number of objects + 1e-4).
     """
-    channels = pred.shape[1]
-    flat = paddle.reshape(pred, [0, channels, -1])
-    gather_index = paddle.expand(paddle.unsqueeze(index, 1), [-1, channels, index.shape[1]])
-    sampled = paddle.transpose(paddle.take_along_axis(flat, gather_index, axis=2), [0, 2, 1])
+    sampled = gather_map_values(pred, index)
     weight = paddle.unsqueeze(mask, 2)
     total = paddle.sum(paddle.abs(sampled - target) * weight)
-    return total / (paddle.sum(weight) * channels + 1e-4)
+    return total / (paddle.sum(weight) * pred.shape[1] + 1e-4)
 
 
 @register

@@ -9,6 +9,7 @@ import paddle.distributed as dist
 
 from ppkpt.core.cli import load_with_overrides, seed_everything
 from ppkpt.core.logger import setup_logger
+from ppkpt.metadata import KeypointMeta
 
 logger = logging.getLogger('ppkpt')
 
@@ -30,6 +31,7 @@ def prepare_run(args: argparse.Namespace, flags: Iterable[str] = ()) -> Dict[str
         value = getattr(args, flag)
         if flag not in _NOT_CONFIG and value is not None:
             cfg[flag] = value
+    fill_keypoint_metadata(cfg)
     use_gpu = bool(cfg.get('use_gpu', False)) and paddle.is_compiled_with_cuda()
     paddle.set_device('gpu' if use_gpu else 'cpu')
     if dist.get_world_size() > 1:
@@ -41,4 +43,20 @@ def prepare_run(args: argparse.Namespace, flags: Iterable[str] = ()) -> Dict[str
     logger.info('Config %s on %s (%d process%s, %s CPU threads each)', args.config,
                 paddle.get_device(), dist.get_world_size(),
                 'es' if dist.get_world_size() > 1 else '', os.environ.get('OMP_NUM_THREADS'))
+    return cfg
+
+
+def fill_keypoint_metadata(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Validate the keypoint metadata and write its defaults into the top-level keys.
+
+    After this, ``flip_perm``, ``upper_body_ids``, ``sigmas``, ``keypoint_names`` and
+    ``skeleton`` are top-level keys (the COCO-17 / MPII-16 presets when the config leaves them
+    out), so every component that shares them sees the same values. Configs without
+    ``num_joints`` (detectors) are left alone.
+    """
+    if 'num_joints' not in cfg:
+        return cfg
+    for key, value in KeypointMeta.from_config(cfg).to_dict().items():
+        if value is not None and cfg.get(key) is None:
+            cfg[key] = value
     return cfg

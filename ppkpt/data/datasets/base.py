@@ -1,0 +1,179 @@
+"""Shared machinery of the top-down keypoint datasets: lazy parsing, checks, image reading."""
+import logging
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+from paddle.io import Dataset
+
+from ppkpt.core.workspace import build_object
+from ppkpt.data.transforms.common import read_rgb
+
+__all__ = ['KeypointTopDownBaseDataset', 'build_ops']
+
+logger = logging.getLogger(__name__)
+
+_ARRAY_KEYS = ('center', 'scale', 'gt_joints', 'joints_vis')
+
+
+def build_ops(transform: Sequence[Any], owner: str) -> List[Callable]:
+    """Turn a transform list into callables.
+
+    Args:
+        transform: built ops (callables) or ``{OpName: {args}}`` mappings.
+        owner: class name used in error messages.
+
+    Raises:
+        TypeError: naming ``owner.transform[i]`` when an entry is not callable once built.
+    """
+    ops = []
+    for i, op in enumerate(transform or []):
+        path = f'{owner}.transform[{i}]'
+        built = op if callable(op) else build_object(op, path)
+        if not callable(built):
+            raise TypeError(f'{path} is not callable: {built!r}')
+        ops.append(built)
+    return ops
+
+
+class KeypointTopDownBaseDataset(Dataset):
+    """Base class of the top-down datasets: one record per annotated (or detected) instance.
+
+    The constructor only stores its arguments. Annotations are parsed, and every referenced
+    image file is checked to exist, on the first ``__len__``, ``__getitem__`` or
+    :meth:`parse_dataset` call. Subclasses implement :meth:`_load_records`.
+
+    A sample is the stored record plus ``image`` (H, W, 3) uint8 RGB, with its arrays copied,
+    passed through the transforms in order. Record keys: ``image_file`` str, ``im_id`` int,
+    ``center`` (2,) float32 pixels, ``scale`` (2,) float32 in ``pixel_std`` units,
+    ``rotate`` 0.0, ``score`` float, ``gt_joints`` (K, 3) float32 (x, y, 0),
+    ``joints_vis`` (K, 3) float32 (0/1 in columns 0 and 1).
+
+    Args:
+        dataset_dir: root folder of the dataset.
+        image_dir: image folder relative to ``dataset_dir``.
+        anno_path: annotation file relative to ``dataset_dir``.
+        num_joints: K, the number of joints every annotation must have.
+        transform: ops (callables or ``{OpName: {args}}`` mappings) applied to each sample.
+        skip_bad_images: when an image cannot be read, log a warning, count it in
+            ``num_skipped`` and return the next readable sample instead of raising.
+
+    Attributes:
+        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
+    """
+
+    __category__ = 'dataset'
+
+    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, num_joints: int,
+                 transform: List = [], skip_bad_images: bool = False) -> None:
+        super().__init__()
+        self.dataset_dir = dataset_dir
+        self.image_dir = image_dir
+        self.anno_path = anno_path
+        self.num_joints = num_joints
+        self.transform = build_ops(transform, type(self).__name__)
+        self.skip_bad_images = skip_bad_images
+        self.num_skipped = 0
+        self._db: Optional[List[Dict[str, Any]]] = None
+
+    # ------------------------------------------------------------------ public helpers
+
+    @property
+    def img_prefix(self) -> str:
+        """Folder the image file names are relative to."""
+        return os.path.join(self.dataset_dir, self.image_dir)
+
+    def get_anno(self) -> str:
+        """Full path of the annotation file."""
+        return os.path.join(self.dataset_dir, self.anno_path)
+
+    def set_transform(self, ops: List[Any]) -> None:
+        """Replace the transforms (callables or ``{OpName: {args}}`` mappings)."""
+        self.transform = build_ops(ops, type(self).__name__)
+
+    def parse_dataset(self) -> None:
+        """Parse the annotations and check the images (only the first call does work).
+
+        Raises:
+            FileNotFoundError: the annotation file or an image file is missing (named).
+            ValueError: an annotation is inconsistent with ``num_joints`` (file and id named).
+        """
+        if self._db is not None:
+            return
+        anno = self.get_anno()
+        if not os.path.isfile(anno):
+            raise FileNotFoundError(f'{type(self).__name__}: annotation file not found: {anno}')
+        records = self._load_records()
+        self._check_images(records)
+        if not records:
+            raise ValueError(f'{type(self).__name__}: no usable instances in {anno}')
+        self._db = records
+
+    @property
+    def db(self) -> List[Dict[str, Any]]:
+        """Parsed records without images (parses on first access)."""
+        self.parse_dataset()
+        return self._db
+
+    def __len__(self) -> int:
+        return len(self.db)
+
+    def __getitem__(self, idx: int) -> Dict[str, Any]:
+        size = len(self)
+        if not -size <= idx < size:
+            raise IndexError(f'{type(self).__name__} index {idx} out of range for {size} samples')
+        idx %= size
+        attempts = size if self.skip_bad_images else 1
+        for step in range(attempts):
+            current = (idx + step) % size
+            try:
+                image = read_rgb(self._db[current]['image_file'])
+            except (OSError, ValueError) as exc:
+                if not self.skip_bad_images:
+                    raise
+                self.num_skipped += 1
+                logger.warning('%s: skipping sample %d: %s', type(self).__name__, current, exc)
+                continue
+            return self._apply_transforms(self._sample(current, image))
+        raise RuntimeError(f'{type(self).__name__}: no readable image among the {size} samples '
+                           f'of {self.get_anno()}')
+
+    # ------------------------------------------------------------------ subclass hooks
+
+    def _load_records(self) -> List[Dict[str, Any]]:
+        """Parse the annotation file into records without images (implemented by subclasses)."""
+        raise NotImplementedError(f'{type(self).__name__} must implement _load_records')
+
+    # ------------------------------------------------------------------ internals
+
+    def _joint_count_error(self, where: str, count: int) -> ValueError:
+        """The error for an annotation whose joint count differs from ``num_joints``."""
+        return ValueError(f'{os.path.basename(self.get_anno())} {where} has {count} keypoints '
+                          f'but num_joints is {self.num_joints} (file: {self.get_anno()})')
+
+    def _check_images(self, records: List[Dict[str, Any]]) -> None:
+        """Raise for the first record whose image file does not exist (unless skipping)."""
+        if self.skip_bad_images:
+            return
+        checked = set()
+        for record in records:
+            path = record['image_file']
+            if path in checked:
+                continue
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f'image not found: {path} (referenced by image id '
+                                        f'{record["im_id"]} in {self.get_anno()})')
+            checked.add(path)
+
+    def _sample(self, idx: int, image: np.ndarray) -> Dict[str, Any]:
+        """A fresh sample dict: the record with its arrays copied, plus the image."""
+        record = self._db[idx]
+        sample = {key: (value.copy() if key in _ARRAY_KEYS else value)
+                  for key, value in record.items()}
+        sample['image'] = image
+        return sample
+
+    def _apply_transforms(self, sample: Dict[str, Any]) -> Dict[str, Any]:
+        for op in self.transform:
+            sample = op(sample)
+        return sample

@@ -6,8 +6,7 @@ source "$(dirname "$0")/_env.sh"
 OUT=demo_output
 DATA=dataset/demo
 KPT_CFG=configs/keypoint/demo/hrnet_plier_demo.yml
-DET_CFG=configs/detector/centernet_lite_320.yml
-DET_DATA="TrainDataset.dataset_dir=$DATA EvalDataset.dataset_dir=$DATA"
+DET_CFG=configs/detector/centernet_lite_demo.yml
 mkdir -p "$OUT"
 declare -a TIMES=()
 step() {  # step NAME COMMAND...
@@ -22,12 +21,12 @@ step "generate demo data"          "$PY" tools/make_demo_data.py --out "$DATA"
 step "train keypoint model"        "$PY" tools/train.py -c "$KPT_CFG" --seed 0 -o save_dir=$OUT
 step "evaluate keypoint model"     "$PY" tools/eval.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams
 step "keypoint overlay pictures"   "$PY" tools/infer.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams --infer_dir $DATA/images/val_crops --output_dir $OUT/infer
-step "train detector"              "$PY" tools/train.py -c "$DET_CFG" --seed 0 -o save_dir=$OUT $DET_DATA
-step "evaluate detector"           "$PY" tools/eval.py -c "$DET_CFG" -o save_dir=$OUT $DET_DATA weights=$OUT/centernet_lite_320/model_final.pdparams
+step "train detector"              "$PY" tools/train.py -c "$DET_CFG" --seed 0 -o save_dir=$OUT
+step "evaluate detector"           "$PY" tools/eval.py -c "$DET_CFG" -o save_dir=$OUT weights=$OUT/centernet_lite_demo/model_final.pdparams
 step "export keypoint model"       "$PY" tools/export_model.py -c "$KPT_CFG" -o weights=$OUT/hrnet_plier_demo/model_final.pdparams --output_dir $OUT/inference
-step "export detector"             "$PY" tools/export_model.py -c "$DET_CFG" -o weights=$OUT/centernet_lite_320/model_final.pdparams --output_dir $OUT/inference
-step "video inference (raw)"       "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_320 --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_raw --save_res
-step "video inference (smoothed)"  "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_320 --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_smooth --save_res --smooth
+step "export detector"             "$PY" tools/export_model.py -c "$DET_CFG" -o weights=$OUT/centernet_lite_demo/model_final.pdparams --output_dir $OUT/inference
+step "video inference (raw)"       "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_demo --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_raw --save_res
+step "video inference (smoothed)"  "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_demo --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_smooth --save_res --smooth
 step "score raw video"             "$PY" tools/eval_video.py --gt $DATA/video/demo_gt.json --pred $OUT/video_raw/demo.json
 step "score smoothed video"        "$PY" tools/eval_video.py --gt $DATA/video/demo_gt.json --pred $OUT/video_smooth/demo.json
 

@@ -74,7 +74,7 @@ class Trainer:
     def resume_from(self, path: str) -> None:
         """Restore model, optimiser, LR, EMA, epoch and RNG state from a snapshot."""
         model_state, opt_state, extra = load_resume(path)
-        set_state_dict_strict(self.model, model_state, path)
+        set_state_dict_strict(self.model, extra.get('raw_weights', model_state), path)
         if self.optimizer is not None:
             self.optimizer.set_state_dict(opt_state)
         if self.ema is not None and 'ema' in extra:
@@ -152,11 +152,16 @@ class Trainer:
                 'Lower the learning rate, check the data, or set clip_grad_by_norm.')
 
     def state_for_checkpoint(self) -> Dict[str, Any]:
-        """Model weights (EMA weights when EMA is on) plus the extra state a resume needs."""
+        """The state a resume needs beside the saved weights (the ``.pdopt`` extras).
+
+        With EMA on, the ``.pdparams`` file holds the averaged weights (what you evaluate and
+        deploy), so the raw training weights travel here as ``raw_weights``.
+        """
         extra: Dict[str, Any] = {'last_epoch': self.status.get('epoch_id', 0),
                                  'rng': _get_rng_state()}
         if self.ema is not None:
             extra['ema'] = self.ema.state_dict()
+            extra['raw_weights'] = self.model.state_dict()
         return extra
 
     # ------------------------------------------------------------------ evaluation

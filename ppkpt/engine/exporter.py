@@ -1,0 +1,145 @@
+"""Export a model for Paddle Inference: static graph, parameters and ``infer_cfg.yml``.
+
+A model is exportable when it has ``export_forward(*inputs)`` (tensors in, tensors out, pure
+paddle ops) and ``export_input_spec(image_shape) -> List[InputSpec]``. With PIR (the default in
+Paddle 3) the graph is written as ``model.json``, otherwise as ``model.pdmodel``; parameters go
+to ``model.pdiparams``.
+"""
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+import paddle
+import yaml
+
+__all__ = ['export_model', 'build_infer_cfg', 'export_onnx', 'INFER_CFG_NAME']
+
+INFER_CFG_NAME = 'infer_cfg.yml'
+_DROPPED_OPS = ('Decode',)
+
+
+class _ExportWrapper(paddle.nn.Layer):
+    """Routes ``forward`` to the wrapped model's ``export_forward``.
+
+    The inputs arrive as one list because dy2static cannot trace ``*args`` signatures; the
+    graph inputs keep the names of the model's ``InputSpec`` entries.
+    """
+
+    def __init__(self, model: paddle.nn.Layer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: List[paddle.Tensor]) -> Any:
+        return self.model.export_forward(*inputs)
+
+
+def _normalise_op(op: Mapping[str, Any], index: int) -> Dict[str, Any]:
+    """``{type: Name, **args}`` from ``{type: Name, ...}`` or ``{Name: {args}}``."""
+    if 'type' in op:
+        return dict(op)
+    if len(op) == 1:
+        name, args = next(iter(op.items()))
+        if args is None or isinstance(args, Mapping):
+            return {'type': name, **dict(args or {})}
+    raise ValueError(f'preprocess[{index}] must be {{type: OpName, ...}} or {{OpName: {{...}}}}, '
+                     f'got {op!r}')
+
+
+def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[dict]] = None,
+                    label_list: Optional[List[str]] = None, metadata: Optional[dict] = None,
+                    use_dark: bool = True, draw_threshold: float = 0.5,
+                    **extra: Any) -> Dict[str, Any]:
+    """The content of ``infer_cfg.yml``.
+
+    Args:
+        arch: architecture name (e.g. ``TopDownHRNet``, ``CenterNet``); deploy dispatches on it.
+        mode: ``'paddle'``.
+        preprocess: the TestReader sample transforms, as ``{type: Name, **args}`` or
+            ``{Name: {args}}``; ``Decode`` is dropped. Shared arguments (``trainsize`` of
+            ``TopDownEvalAffine``) must already be filled in.
+        label_list: class names (``['keypoint']`` for keypoint models when None and
+            ``metadata`` is given).
+        metadata: ``KeypointMeta.to_dict()`` for keypoint models; None for detectors.
+        use_dark: DARK decoding (written only for keypoint models).
+        draw_threshold: default drawing threshold.
+        **extra: more top-level keys (e.g. ``min_subgraph_size``).
+
+    Returns:
+        A plain dict with ``mode``, ``arch``, ``Preprocess``, ``label_list``,
+        ``draw_threshold`` and, for keypoint models, ``num_joints``, ``keypoint_names``,
+        ``flip_perm``, ``skeleton``, ``sigmas``, ``use_dark`` and the other metadata keys.
+    """
+    ops = [_normalise_op(op, i) for i, op in enumerate(preprocess or [])]
+    cfg: Dict[str, Any] = {
+        'mode': mode, 'arch': arch, 'draw_threshold': float(draw_threshold),
+        'Preprocess': [op for op in ops if op['type'] not in _DROPPED_OPS],
+    }
+    if metadata is not None:
+        if 'num_joints' not in metadata:
+            raise KeyError('build_infer_cfg: metadata has no `num_joints`')
+        cfg.update(dict(metadata))
+        cfg['use_dark'] = bool(use_dark)
+        cfg['label_list'] = list(label_list) if label_list is not None else ['keypoint']
+    else:
+        cfg['label_list'] = list(label_list or [])
+    cfg.update(extra)
+    return cfg
+
+
+def _check_exportable(model: paddle.nn.Layer) -> None:
+    missing = [name for name in ('export_forward', 'export_input_spec')
+               if not callable(getattr(model, name, None))]
+    if missing:
+        raise TypeError(f'{type(model).__name__} cannot be exported: it has no {missing}')
+
+
+def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape: List[int],
+                 output_dir: str, onnx: bool = False) -> str:
+    """Trace ``model.export_forward`` and save it with ``infer_cfg.yml`` into ``output_dir``.
+
+    Args:
+        model: a layer with ``export_forward`` and ``export_input_spec``.
+        infer_cfg: from :func:`build_infer_cfg`.
+        image_shape: [3, H, W] (-1 for a dynamic side), passed to ``export_input_spec``.
+        output_dir: created if needed; receives ``model.json`` (or ``model.pdmodel``),
+            ``model.pdiparams`` and ``infer_cfg.yml``.
+        onnx: also write ``model.onnx`` with paddle2onnx (see :func:`export_onnx`).
+
+    Returns:
+        ``output_dir``.
+    """
+    _check_exportable(model)
+    model.eval()
+    specs = model.export_input_spec(list(image_shape))
+    static = paddle.jit.to_static(_ExportWrapper(model), input_spec=[list(specs)],
+                                  full_graph=True)
+    os.makedirs(output_dir, exist_ok=True)
+    paddle.jit.save(static, os.path.join(output_dir, 'model'))
+    with open(os.path.join(output_dir, INFER_CFG_NAME), 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(infer_cfg, handle, sort_keys=False, default_flow_style=None)
+    if onnx:
+        export_onnx(output_dir)
+    return output_dir
+
+
+def export_onnx(model_dir: str, opset_version: int = 11) -> str:
+    """Convert an exported model directory to ``model_dir/model.onnx`` with paddle2onnx.
+
+    ``onnxoptimizer`` is used for graph optimisation; paddle2onnx's default (polygraphy) tries to
+    pip-install onnxruntime and onnx_graphsurgeon at run time.
+
+    Raises:
+        ImportError: when paddle2onnx is not installed.
+        FileNotFoundError: when the directory holds no exported program.
+    """
+    try:
+        import paddle2onnx
+    except ImportError as err:
+        raise ImportError('ONNX export needs paddle2onnx: pip install paddle2onnx') from err
+    program = next((os.path.join(model_dir, name) for name in ('model.json', 'model.pdmodel')
+                    if os.path.isfile(os.path.join(model_dir, name))), None)
+    if program is None:
+        raise FileNotFoundError(f'no model.json or model.pdmodel in {model_dir}')
+    target = os.path.join(model_dir, 'model.onnx')
+    paddle2onnx.export(program, os.path.join(model_dir, 'model.pdiparams'), target,
+                       opset_version=opset_version, optimize_tool='onnxoptimizer')
+    return target

@@ -1,0 +1,96 @@
+"""The training loop: learning, exact resume, NaN stop, weight loading, curves and eval."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+import ppkpt.components  # noqa: F401
+from ppkpt.core.cli import load_with_overrides
+from ppkpt.engine.env import fill_keypoint_metadata
+from ppkpt.engine.trainer import Trainer
+
+from helpers import PLIER_CONFIG, ROOT, run_tool, tiny_plier_options
+
+
+def make_trainer(data_dir, save_dir, extra=(), mode='train'):
+    cfg = load_with_overrides(PLIER_CONFIG, tiny_plier_options(data_dir, save_dir) + list(extra))
+    return Trainer(fill_keypoint_metadata(cfg), mode)
+
+
+def test_training_lowers_the_loss_and_writes_snapshots_and_curves(plier_data, tmp_path):
+    paddle.seed(0)
+    np.random.seed(0)
+    trainer = make_trainer(plier_data, str(tmp_path), ['epoch=4', 'TopDownHRNet.flip=false'])
+    trainer.train(validate=True)
+    run_dir = tmp_path / 'plier_5kp'
+    curves = json.loads((run_dir / 'curves.json').read_text())
+    losses = curves['loss']
+    assert len(losses) == 4 * len(trainer.loader)
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    for name in ('0', '1', '2', 'model_final', 'best_model'):
+        assert (run_dir / f'{name}.pdparams').is_file() and (run_dir / f'{name}.pdopt').is_file()
+    assert [h['epoch'] for h in curves['eval']] == [0, 1, 2, 3]
+    assert (run_dir / 'curves.png').stat().st_size > 1000
+    assert (run_dir / 'keypoints_results.json').is_file()
+
+
+def test_nan_loss_stops_with_iteration_and_keeps_last_checkpoint(plier_data, tmp_path,
+                                                                monkeypatch):
+    trainer = make_trainer(plier_data, str(tmp_path))
+    forward = type(trainer.model).forward
+    calls = {'n': 0}
+    steps = len(trainer.loader)
+
+    def poisoned(self, inputs):
+        out = forward(self, inputs)
+        if self.training:
+            calls['n'] += 1
+            if calls['n'] == steps + 2:
+                out['loss'] = out['loss'] * float('nan')
+        return out
+
+    monkeypatch.setattr(type(trainer.model), 'forward', poisoned)
+    snapshot = tmp_path / 'plier_5kp' / '0.pdparams'
+    with pytest.raises(FloatingPointError) as err:
+        trainer.train()
+    message = str(err.value)
+    assert f'Loss is nan at epoch 1, iteration 1 (global step {steps + 1})' in message
+    assert str(snapshot) in message and 'is unchanged' in message
+    before = snapshot.read_bytes()
+    state = paddle.load(str(snapshot))
+    assert all(np.isfinite(np.asarray(v)).all() for v in state.values())
+    assert snapshot.read_bytes() == before
+
+
+def test_resume_continues_exactly(plier_data, tmp_path):
+    base = ['tools/train.py', '-c', PLIER_CONFIG, '--seed', '3', '-o']
+    full_dir, split_dir = str(tmp_path / 'full'), str(tmp_path / 'split')
+    run_tool(base + tiny_plier_options(plier_data, full_dir) + ['use_ema=true'])
+    run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true', 'epoch=1'])
+    first = paddle.load(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'))
+    os.rename(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'),
+              os.path.join(split_dir, 'plier_5kp', '0.pdparams'))
+    os.rename(os.path.join(split_dir, 'plier_5kp', 'model_final.pdopt'),
+              os.path.join(split_dir, 'plier_5kp', '0.pdopt'))
+    run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true']
+             + ['-r', os.path.join(split_dir, 'plier_5kp', '0')])
+    expected = paddle.load(os.path.join(full_dir, 'plier_5kp', 'model_final.pdparams'))
+    resumed = paddle.load(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'))
+    assert set(expected) == set(resumed)
+    assert any(not np.array_equal(np.asarray(first[k]), np.asarray(expected[k])) for k in first)
+    for key in expected:
+        np.testing.assert_array_equal(np.asarray(resumed[key]), np.asarray(expected[key]),
+                                      err_msg=key)
+
+
+def test_eval_tool_reports_ap_for_saved_weights(plier_data, tmp_path):
+    trainer = make_trainer(plier_data, str(tmp_path), ['epoch=1'])
+    trainer.train()
+    weights = tmp_path / 'plier_5kp' / 'model_final.pdparams'
+    out = run_tool(['tools/eval.py', '-c', PLIER_CONFIG, '-o',
+                    *tiny_plier_options(plier_data, str(tmp_path)), f'weights={weights}',
+                    '--output_eval', str(tmp_path / 'eval')])
+    assert '| AP | AP .5 |' in out.stdout
+    assert (tmp_path / 'eval' / 'keypoints_results.json').is_file()

@@ -124,8 +124,10 @@ def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape:
 def export_onnx(model_dir: str, opset_version: int = 11) -> str:
     """Convert an exported model directory to ``model_dir/model.onnx`` with paddle2onnx.
 
-    ``onnxoptimizer`` is used for graph optimisation; paddle2onnx's default (polygraphy) tries to
-    pip-install onnxruntime and onnx_graphsurgeon at run time.
+    Experimental: paddle2onnx 2.1.0 converts Paddle 3.3.1 PIR programs, but the
+    ``repeat_interleave`` upsampling used by HRNet and CenterNet becomes an ONNX ``Tile`` node
+    that onnxruntime rejects at run time (see docs/deploy.md). Graph optimisation is off:
+    paddle2onnx's default optimiser (polygraphy) pip-installs packages at run time.
 
     Raises:
         ImportError: when paddle2onnx is not installed.
@@ -141,5 +143,5 @@ def export_onnx(model_dir: str, opset_version: int = 11) -> str:
         raise FileNotFoundError(f'no model.json or model.pdmodel in {model_dir}')
     target = os.path.join(model_dir, 'model.onnx')
     paddle2onnx.export(program, os.path.join(model_dir, 'model.pdiparams'), target,
-                       opset_version=opset_version, optimize_tool='onnxoptimizer')
+                       opset_version=opset_version, enable_optimize=False)
     return target

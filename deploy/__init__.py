@@ -1,0 +1,1 @@
+"""Deployment code that runs without the training engine."""

@@ -1,0 +1,197 @@
+"""Detection with Paddle Inference: :class:`Detector` and a CLI.
+
+Works with ppkpt's exported CenterNet and with PaddleDetection-exported detectors whose graph
+ends in NMS: output 0 is ``bbox`` [M, 6] (class_id, score, x1, y1, x2, y2) in original-image
+pixels and output 1 is ``bbox_num`` [N] (boxes per image).
+
+    python deploy/python/det_infer.py --model_dir output_inference/centernet \
+        --image_file street.jpg [--threshold 0.5] [--output_dir output] [--save_results]
+"""
+import argparse
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+if __package__ in (None, ''):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from deploy.python.io_utils import (VideoSink, VideoSource, list_images, str2bool,  # noqa: E402
+                                    write_json)
+from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  # noqa: E402
+                                     find_model_files)
+from deploy.python.preprocess import build_preprocess, decode_image  # noqa: E402
+
+__all__ = ['Detector', 'DETECTOR_INPUTS', 'main']
+
+DETECTOR_INPUTS = ('image', 'im_shape', 'scale_factor')
+
+
+class Detector:
+    """Run an exported detector on one image at a time.
+
+    Args:
+        model_dir: exported model directory.
+        device: ``'cpu'`` or ``'gpu'``.
+        run_mode: ``'paddle'``, ``'trt_fp32'`` or ``'trt_fp16'``.
+        cpu_threads: math library threads on CPU.
+        enable_mkldnn: use oneDNN on CPU.
+        threshold: minimum box score kept.
+        class_ids: classes kept (e.g. ``[0]`` for persons); None keeps all.
+        timer: collects ``det_pre``, ``det_infer`` and ``det_post`` times; a new one if None.
+
+    Raises:
+        FileNotFoundError: when the model directory or a model file is missing.
+        ValueError: when the model wants an input other than ``image``, ``im_shape`` and
+            ``scale_factor``.
+    """
+
+    def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
+                 cpu_threads: int = 2, enable_mkldnn: bool = True, threshold: float = 0.5,
+                 class_ids: Optional[Sequence[int]] = None,
+                 timer: Optional[StageTimer] = None) -> None:
+        self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn, 1)
+        unknown = [n for n in self.predictor.input_names if n not in DETECTOR_INPUTS]
+        if unknown:
+            raise ValueError(f'{model_dir}: model inputs {unknown} are not supported; a detector '
+                             f'may take {list(DETECTOR_INPUTS)}')
+        self.preprocess = build_preprocess(self.predictor.infer_cfg.preprocess,
+                                           f'{model_dir}/infer_cfg.yml')
+        self.label_list = self.predictor.infer_cfg.label_list
+        self.threshold = threshold
+        self.class_ids = None if class_ids is None else [int(c) for c in class_ids]
+        self.timer = timer or StageTimer()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Boxes of one image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB image.
+
+        Returns:
+            (M, 6) float32 boxes (class_id, score, x1, y1, x2, y2) in image pixels, with
+            score >= ``threshold`` and class in ``class_ids``, sorted by descending score.
+        """
+        with self.timer.stage('det_pre'):
+            tensor, im_info = self.preprocess(image)
+            inputs = {'image': tensor[None].astype(np.float32),
+                      'im_shape': np.asarray(im_info['im_shape'], np.float32)[None],
+                      'scale_factor': np.asarray(im_info['scale_factor'], np.float32)[None]}
+        with self.timer.stage('det_infer'):
+            outputs = self.predictor.run({name: inputs[name]
+                                          for name in self.predictor.input_names})
+        with self.timer.stage('det_post'):
+            return self._postprocess(outputs)
+
+    def _postprocess(self, outputs: List[np.ndarray]) -> np.ndarray:
+        boxes = np.asarray(outputs[0], dtype=np.float32)
+        if boxes.ndim != 2 or boxes.shape[1] != 6:
+            raise ValueError(f'{self.predictor.model_dir}: output 0 must be bbox [M, 6] (class, '
+                             f'score, x1, y1, x2, y2), got shape {boxes.shape}; detectors '
+                             f'exported without NMS are not supported')
+        if len(outputs) > 1:
+            boxes = boxes[:int(np.asarray(outputs[1]).reshape(-1)[0])]
+        keep = boxes[:, 1] >= self.threshold
+        if self.class_ids is not None:
+            keep &= np.isin(boxes[:, 0].astype(np.int64), self.class_ids)
+        boxes = boxes[keep]
+        return boxes[np.argsort(-boxes[:, 1], kind='stable')]
+
+
+def draw_boxes(image_bgr: np.ndarray, boxes: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Draw (M, 6) boxes with class names and scores on a copy of an (H, W, 3) image."""
+    import cv2
+    canvas = image_bgr.copy()
+    for cls, score, x1, y1, x2, y2 in boxes:
+        name = labels[int(cls)] if 0 <= int(cls) < len(labels) else str(int(cls))
+        cv2.rectangle(canvas, (int(x1), int(y1)), (int(x2), int(y2)), (0, 200, 255), 2)
+        cv2.putText(canvas, f'{name} {score:.2f}', (int(x1), max(int(y1) - 4, 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 200, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def _box_records(boxes: np.ndarray) -> List[Dict[str, Any]]:
+    return [{'class_id': int(b[0]), 'score': float(b[1]), 'bbox': [float(v) for v in b[2:]]}
+            for b in boxes]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI of this script."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model_dir', required=True, help='exported detector directory')
+    parser.add_argument('--image_file', default=None, help='one image')
+    parser.add_argument('--image_dir', default=None, help='a directory of images')
+    parser.add_argument('--video_file', default=None, help='a video file')
+    parser.add_argument('--camera_id', type=int, default=-1, help='camera index (>= 0 to use)')
+    parser.add_argument('--threshold', type=float, default=0.5, help='minimum box score')
+    parser.add_argument('--output_dir', default='output', help='where every output goes')
+    parser.add_argument('--save_results', action='store_true', help='write det_results.json')
+    parser.add_argument('--run_benchmark', action='store_true', help='print per-stage timings')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'gpu'])
+    parser.add_argument('--run_mode', default='paddle', choices=['paddle', 'trt_fp32', 'trt_fp16'])
+    parser.add_argument('--cpu_threads', type=int, default=2, help='CPU math threads')
+    parser.add_argument('--enable_mkldnn', type=str2bool, default=True,
+                        help='oneDNN on CPU (true/false)')
+    return parser
+
+
+def _run_images(detector: Detector, files: List[str], output_dir: str) -> List[Dict[str, Any]]:
+    import cv2
+    results = []
+    for path in files:
+        image, _ = decode_image(path)
+        boxes = detector.predict(image)
+        canvas = draw_boxes(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), boxes, detector.label_list)
+        cv2.imwrite(os.path.join(output_dir, os.path.basename(path)), canvas)
+        results.append({'image': path, 'boxes': _box_records(boxes)})
+    return results
+
+
+def _run_video(detector: Detector, source: VideoSource, output_dir: str
+               ) -> List[Dict[str, Any]]:
+    import cv2
+    sink = VideoSink(os.path.join(output_dir, f'{source.name}.mp4'), source.fps, source.size)
+    results = []
+    try:
+        for index, frame in enumerate(source):
+            boxes = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            sink.write(draw_boxes(frame, boxes, detector.label_list))
+            results.append({'frame': index, 'boxes': _box_records(boxes)})
+    finally:
+        sink.close()
+    return results
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Run the CLI; returns the results (and ``benchmark`` when asked)."""
+    args = build_parser().parse_args(argv)
+    use_video = bool(args.video_file) or args.camera_id >= 0
+    find_model_files(args.model_dir)
+    files = None if use_video else list_images(args.image_file, args.image_dir)
+    source = VideoSource(args.video_file, args.camera_id) if use_video else None
+    try:
+        detector = Detector(args.model_dir, args.device, args.run_mode, args.cpu_threads,
+                            args.enable_mkldnn, args.threshold)
+        os.makedirs(args.output_dir, exist_ok=True)
+        start = time.perf_counter()
+        results = (_run_video(detector, source, args.output_dir) if source
+                   else _run_images(detector, files, args.output_dir))
+    finally:
+        if source is not None:
+            source.close()
+    output: Dict[str, Any] = {'results': results}
+    if args.run_benchmark:
+        output['benchmark'] = benchmark_report([detector.timer], len(results),
+                                               time.perf_counter() - start)
+        print(output['benchmark'])
+    if args.save_results:
+        write_json(os.path.join(args.output_dir, 'det_results.json'),
+                   {'results': results, 'label_list': detector.label_list})
+    return output
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,145 @@
+"""Image, video and camera sources, the video writer and JSON output for the deploy scripts.
+
+Sources are opened and their first frame read when they are created, so a bad path or a
+missing camera fails before any model work starts.
+"""
+import glob
+import json
+import os
+from typing import Any, Iterator, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+__all__ = ['VideoSource', 'VideoSink', 'list_images', 'write_json', 'str2bool', 'IMAGE_EXTS']
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
+_DEFAULT_FPS = 30.0
+
+
+def str2bool(value: str) -> bool:
+    """argparse type for real booleans: true/false, yes/no, 1/0 (case-insensitive)."""
+    lowered = str(value).strip().lower()
+    if lowered in ('true', 'yes', '1', 'y', 't'):
+        return True
+    if lowered in ('false', 'no', '0', 'n', 'f'):
+        return False
+    raise ValueError(f'expected a boolean (true/false), got {value!r}')
+
+
+def list_images(image_file: Optional[str] = None, image_dir: Optional[str] = None) -> List[str]:
+    """The images to run on: ``image_file`` alone, else the images in ``image_dir`` (sorted).
+
+    Raises:
+        FileNotFoundError: when the file or directory does not exist.
+        ValueError: when neither is given or the directory holds no image.
+    """
+    if image_file:
+        if not os.path.isfile(image_file):
+            raise FileNotFoundError(f'--image_file not found: {image_file}')
+        return [image_file]
+    if not image_dir:
+        raise ValueError('give --image_file or --image_dir')
+    if not os.path.isdir(image_dir):
+        raise FileNotFoundError(f'--image_dir not found: {image_dir}')
+    files = sorted(path for path in glob.glob(os.path.join(image_dir, '*'))
+                   if path.lower().endswith(IMAGE_EXTS))
+    if not files:
+        raise ValueError(f'--image_dir {image_dir} holds no image ({", ".join(IMAGE_EXTS)})')
+    return files
+
+
+class VideoSource:
+    """Frames of a video file or a camera, as (H, W, 3) uint8 BGR arrays.
+
+    Args:
+        video_file: path of a video file; used when given.
+        camera_id: camera index, used when ``video_file`` is None.
+
+    Attributes:
+        fps: frames per second (30 when the source does not report it).
+        size: (w, h) frame size.
+        name: output name stem (the video basename, or ``camera<id>``).
+
+    Raises:
+        FileNotFoundError: when ``video_file`` does not exist.
+        ValueError: when the source cannot be opened or its first frame cannot be read.
+    """
+
+    def __init__(self, video_file: Optional[str] = None, camera_id: int = -1) -> None:
+        if video_file:
+            if not os.path.isfile(video_file):
+                raise FileNotFoundError(f'--video_file not found: {video_file}')
+            label = f'video file {video_file}'
+            self.name = os.path.splitext(os.path.basename(video_file))[0]
+            self._capture = cv2.VideoCapture(video_file)
+        elif camera_id >= 0:
+            label = f'camera {camera_id}'
+            self.name = f'camera{camera_id}'
+            self._capture = cv2.VideoCapture(camera_id)
+        else:
+            raise ValueError('give --video_file or a --camera_id >= 0')
+        ok, frame = self._capture.read() if self._capture.isOpened() else (False, None)
+        if not ok or frame is None:
+            self._capture.release()
+            raise ValueError(f'cannot read from {label}: not opened or no first frame')
+        self._first: Optional[np.ndarray] = frame
+        fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if fps > 0 else _DEFAULT_FPS
+        self.size = (int(frame.shape[1]), int(frame.shape[0]))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        while True:
+            ok, frame = self._capture.read()
+            if not ok:
+                return
+            yield frame
+
+    def close(self) -> None:
+        """Release the capture."""
+        self._capture.release()
+
+
+class VideoSink:
+    """An ``mp4v`` video writer with a fixed fps and frame size.
+
+    Args:
+        path: output file (its directory is created).
+        fps: frames per second.
+        size: (w, h) frame size.
+
+    Raises:
+        ValueError: when OpenCV cannot open the writer.
+    """
+
+    def __init__(self, path: str, fps: float, size: Tuple[int, int]) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
+        self.size = (int(size[0]), int(size[1]))
+        self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), float(fps),
+                                       self.size)
+        if not self._writer.isOpened():
+            raise ValueError(f'cannot open a video writer for {path}')
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (h, w, 3) uint8 BGR frame of the writer's size."""
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            raise ValueError(f'{self.path}: frame size {frame.shape[1]}x{frame.shape[0]} differs '
+                             f'from the video size {self.size[0]}x{self.size[1]}')
+        self._writer.write(frame)
+
+    def close(self) -> None:
+        """Finish the file."""
+        self._writer.release()
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write ``data`` as JSON atomically (a temporary file, then a rename)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)

@@ -1,0 +1,208 @@
+"""Multi-person pose tracking by optimal assignment of IoU and OKS costs.
+
+Every frame, tracks are moved by their last velocity, a cost between each track and each
+detection is built from ``1 - IoU`` of the boxes and ``1 - OKS`` of the keypoints, and
+``scipy.optimize.linear_sum_assignment`` solves it. Pairs costlier than ``max_cost`` are
+rejected (gating). Unmatched tracks survive ``max_age`` missed frames; unmatched detections
+start new tracks. Each track owns its own keypoint smoother.
+
+Dimension names: M detections, T tracks, K joints.
+"""
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from deploy.python.smoothing import KeypointSmoother
+
+__all__ = ['PoseTracker', 'Track', 'box_iou', 'keypoint_oks']
+
+_INVALID = 1e6
+
+
+@dataclass
+class Track:
+    """One tracked person.
+
+    Attributes:
+        track_id: stable id.
+        box: (4,) last box (x1, y1, x2, y2).
+        keypoints: (K, 3) last (smoothed) keypoints.
+        velocity: (2,) box-centre motion in pixels per frame.
+        misses: frames since the last match.
+        smoother: per-track filter, or None without smoothing.
+    """
+
+    track_id: int
+    box: np.ndarray
+    keypoints: np.ndarray
+    velocity: np.ndarray
+    misses: int = 0
+    smoother: Optional[KeypointSmoother] = None
+
+    def predicted(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Box (4,) and keypoints (K, 3) moved to the current frame at constant velocity."""
+        shift = self.velocity * (self.misses + 1)
+        keypoints = self.keypoints.copy()
+        keypoints[:, :2] += shift
+        return self.box + np.tile(shift, 2), keypoints
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU.
+
+    Args:
+        boxes_a: (A, 4) boxes (x1, y1, x2, y2).
+        boxes_b: (B, 4) boxes.
+
+    Returns:
+        (A, B) IoU in [0, 1].
+    """
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)[:, None, :]
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)[None, :, :]
+    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = inter_w * inter_h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def keypoint_oks(kpts_a: np.ndarray, kpts_b: np.ndarray, areas_b: np.ndarray,
+                 sigmas: np.ndarray, score_threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Pairwise object keypoint similarity over joints confident in both poses.
+
+    Args:
+        kpts_a: (A, K, 3) keypoints (x, y, score).
+        kpts_b: (B, K, 3) keypoints; their box areas set the scale.
+        areas_b: (B,) areas in square pixels.
+        sigmas: (K,) per-joint OKS sigmas.
+        score_threshold: a joint counts when its score reaches this in both poses.
+
+    Returns:
+        oks: (A, B) OKS in [0, 1] (0 where no joint counts).
+        valid: (A, B) True where at least one joint counts.
+    """
+    delta = kpts_a[:, None, :, :2] - kpts_b[None, :, :, :2]
+    dist2 = np.sum(delta ** 2, axis=-1)
+    variance = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    scale = np.maximum(np.asarray(areas_b, dtype=np.float64), 1.0)[None, :, None]
+    similarity = np.exp(-dist2 / (2.0 * scale * variance[None, None, :]))
+    used = (kpts_a[:, None, :, 2] >= score_threshold) & (kpts_b[None, :, :, 2] >= score_threshold)
+    count = used.sum(axis=-1)
+    oks = np.where(count > 0, (similarity * used).sum(axis=-1) / np.maximum(count, 1), 0.0)
+    return oks, count > 0
+
+
+class PoseTracker:
+    """Assign stable ids to per-frame person detections and smooth each person.
+
+    Args:
+        sigmas: (K,) OKS sigmas from the keypoint metadata.
+        iou_weight: weight of ``1 - IoU`` in the cost.
+        oks_weight: weight of ``1 - OKS`` (used only where the two poses share a confident
+            joint; otherwise the cost is ``1 - IoU`` alone).
+        max_cost: gating threshold; pairs with a higher cost never match.
+        max_age: frames a track may go unmatched before it is dropped.
+        score_threshold: joint score needed for a joint to enter the OKS.
+        smoother_factory: builds one :class:`KeypointSmoother` per new track; None disables
+            smoothing.
+    """
+
+    def __init__(self, sigmas: Sequence[float], iou_weight: float = 0.5, oks_weight: float = 0.5,
+                 max_cost: float = 0.8, max_age: int = 5, score_threshold: float = 0.3,
+                 smoother_factory: Optional[Callable[[], KeypointSmoother]] = None) -> None:
+        if iou_weight < 0 or oks_weight < 0 or iou_weight + oks_weight <= 0:
+            raise ValueError(f'iou_weight and oks_weight must be >= 0 with a positive sum, got '
+                             f'{iou_weight}, {oks_weight}')
+        if max_age < 0:
+            raise ValueError(f'max_age must be >= 0, got {max_age}')
+        self.sigmas = np.asarray(sigmas, dtype=np.float64)
+        self.iou_weight = iou_weight
+        self.oks_weight = oks_weight
+        self.max_cost = max_cost
+        self.max_age = max_age
+        self.score_threshold = score_threshold
+        self.smoother_factory = smoother_factory
+        self.tracks: List[Track] = []
+        self._next_id = 0
+
+    def _cost(self, boxes: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """(T, M) matching cost between the predicted tracks and the detections."""
+        predicted = [track.predicted() for track in self.tracks]
+        track_boxes = np.stack([p[0] for p in predicted])
+        track_kpts = np.stack([p[1] for p in predicted])
+        iou_cost = 1.0 - box_iou(track_boxes, boxes)
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        oks, valid = keypoint_oks(track_kpts, keypoints, areas, self.sigmas, self.score_threshold)
+        mixed = ((self.iou_weight * iou_cost + self.oks_weight * (1.0 - oks))
+                 / (self.iou_weight + self.oks_weight))
+        fallback = iou_cost if self.iou_weight > 0 else np.ones_like(iou_cost)
+        return np.where(valid, mixed, fallback)
+
+    def _match(self, boxes: np.ndarray, keypoints: np.ndarray) -> List[Tuple[int, int]]:
+        """(track index, detection index) pairs within the gate."""
+        if not self.tracks or len(boxes) == 0:
+            return []
+        cost = self._cost(boxes, keypoints)
+        gated = np.where(cost <= self.max_cost, cost, _INVALID)
+        rows, cols = linear_sum_assignment(gated)
+        return [(r, c) for r, c in zip(rows, cols) if gated[r, c] < _INVALID]
+
+    def _update_track(self, track: Track, box: np.ndarray, keypoints: np.ndarray) -> None:
+        elapsed = track.misses + 1
+        old_center = 0.5 * (track.box[:2] + track.box[2:])
+        new_center = 0.5 * (box[:2] + box[2:])
+        track.velocity = (new_center - old_center) / elapsed
+        track.box = box
+        track.keypoints = (keypoints if track.smoother is None
+                           else track.smoother(keypoints, frames_elapsed=elapsed))
+        track.misses = 0
+
+    def _new_track(self, box: np.ndarray, keypoints: np.ndarray) -> Track:
+        smoother = None if self.smoother_factory is None else self.smoother_factory()
+        if smoother is not None:
+            keypoints = smoother(keypoints)
+        track = Track(self._next_id, box, keypoints, np.zeros(2), 0, smoother)
+        self._next_id += 1
+        self.tracks.append(track)
+        return track
+
+    def update(self, boxes: np.ndarray, keypoints: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Track one frame.
+
+        Args:
+            boxes: (M, 4) boxes (x1, y1, x2, y2) in pixels; M may be 0.
+            keypoints: (M, K, 3) keypoints (x, y, score).
+
+        Returns:
+            track_ids: (M,) int64 id of each detection.
+            keypoints: (M, K, 3) float32 keypoints after the per-track smoothing.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        keypoints = np.asarray(keypoints, dtype=np.float64)
+        expected = (len(boxes), len(self.sigmas), 3)
+        if keypoints.size == 0 and not len(boxes):
+            keypoints = np.zeros(expected)
+        elif keypoints.shape != expected:
+            raise ValueError(f'PoseTracker: expected keypoints of shape {expected} (one per box, '
+                             f'K = {len(self.sigmas)} from the sigmas), got {keypoints.shape}')
+        matches = self._match(boxes, keypoints)
+        assigned: List[Optional[Track]] = [None] * len(boxes)
+        for track_index, det_index in matches:
+            track = self.tracks[track_index]
+            self._update_track(track, boxes[det_index], keypoints[det_index])
+            assigned[det_index] = track
+        matched_tracks = {id(self.tracks[t]) for t, _ in matches}
+        for track in self.tracks:
+            if id(track) not in matched_tracks:
+                track.misses += 1
+        self.tracks = [t for t in self.tracks if t.misses <= self.max_age]
+        for det_index, track in enumerate(assigned):
+            if track is None:
+                assigned[det_index] = self._new_track(boxes[det_index], keypoints[det_index])
+        ids = np.asarray([t.track_id for t in assigned], dtype=np.int64)
+        smoothed = np.asarray([t.keypoints for t in assigned], dtype=np.float32)
+        return ids, smoothed.reshape(len(boxes), len(self.sigmas), 3)

@@ -1,0 +1,78 @@
+"""Tiny exported stand-in models shared by the deploy tests.
+
+* ``keypoint_model_dir``: a top-down keypoint model whose K = 3 heatmaps are the normalised grey
+  image sampled every 4th pixel (heatmap pixel i sits on input pixel 4i, the codec's stride),
+  so a bright blob in a dark crop becomes the heatmap peak.
+* ``detector_model_dir``: a detector that always returns two fixed boxes given in network
+  input pixels, mapped back to the original image through ``scale_factor``.
+"""
+from typing import List
+
+import numpy as np
+import paddle
+import pytest
+from paddle.static import InputSpec
+
+from ppkpt.engine.exporter import build_infer_cfg, export_model
+
+NUM_JOINTS = 3
+KPT_INPUT = [48, 64]  # [w, h]
+DET_INPUT = [128, 96]  # [w, h]
+DET_BOXES_INPUT_PX = [[0.0, 0.9, 4.0, 8.0, 60.0, 90.0], [0.0, 0.8, 68.0, 8.0, 124.0, 90.0]]
+NORMALISE = {'type': 'NormalizeImage', 'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0],
+             'is_scale': True}
+
+
+class GreyHeatmaps(paddle.nn.Layer):
+    """[N, 3, H, W] -> [N, K, H/4, W/4]: the grey level at every 4th pixel, repeated K times."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = paddle.nn.AvgPool2D(1, 4)
+        self.mix = paddle.nn.Conv2D(3, NUM_JOINTS, 1)
+        self.mix.weight.set_value(np.full((NUM_JOINTS, 3, 1, 1), 1.0 / 3.0, np.float32))
+        self.mix.bias.set_value(np.zeros(NUM_JOINTS, np.float32))
+
+    def export_input_spec(self, image_shape: List[int]) -> List[InputSpec]:
+        return [InputSpec([None] + list(image_shape), 'float32', name='image')]
+
+    def export_forward(self, image: paddle.Tensor) -> paddle.Tensor:
+        return self.mix(self.pool(image))
+
+
+class FixedBoxes(paddle.nn.Layer):
+    """Two boxes fixed in input pixels, divided by ``scale_factor`` (h_ratio, w_ratio)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer('boxes', paddle.to_tensor(DET_BOXES_INPUT_PX, dtype='float32'))
+
+    def export_input_spec(self, image_shape: List[int]) -> List[InputSpec]:
+        return [InputSpec([None] + list(image_shape), 'float32', name='image'),
+                InputSpec([None, 2], 'float32', name='scale_factor')]
+
+    def export_forward(self, image: paddle.Tensor, scale_factor: paddle.Tensor):
+        ratio = paddle.concat([paddle.ones([2], 'float32'), scale_factor[0, ::-1],
+                               scale_factor[0, ::-1]])
+        bbox = self.boxes / ratio + 0.0 * paddle.mean(image)
+        return bbox, paddle.full([1], 2, dtype='int32')
+
+
+@pytest.fixture(scope='session')
+def keypoint_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    meta = {'num_joints': NUM_JOINTS, 'keypoint_names': ['a', 'b', 'c'],
+            'skeleton': [[0, 1], [1, 2]], 'sigmas': [0.05, 0.05, 0.05]}
+    preprocess = [{'Decode': {}}, {'TopDownEvalAffine': {'trainsize': KPT_INPUT}}, NORMALISE,
+                  {'Permute': {}}]
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=preprocess, metadata=meta, use_dark=False)
+    out = str(tmp_path_factory.mktemp('kpt_model'))
+    return export_model(GreyHeatmaps(), cfg, [3, KPT_INPUT[1], KPT_INPUT[0]], out)
+
+
+@pytest.fixture(scope='session')
+def detector_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    preprocess = [{'DetResize': {'target_size': DET_INPUT, 'keep_ratio': True}}, NORMALISE,
+                  {'Permute': {}}]
+    cfg = build_infer_cfg('CenterNet', preprocess=preprocess, label_list=['person'])
+    out = str(tmp_path_factory.mktemp('det_model'))
+    return export_model(FixedBoxes(), cfg, [3, DET_INPUT[1], DET_INPUT[0]], out)

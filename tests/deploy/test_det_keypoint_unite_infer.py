@@ -1,0 +1,148 @@
+"""The detector + keypoint pipeline on a short synthetic video and on images."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from deploy.python import det_keypoint_unite_infer as unite
+from deploy.python.keypoint_infer import KeypointDetector
+
+FPS, SIZE, FRAMES = 12.0, (256, 192), 6
+
+
+def _blob_frame(t: int) -> np.ndarray:
+    """BGR frame with two Gaussian blobs moving 2 px per frame inside the two detector boxes."""
+    ys, xs = np.mgrid[0:SIZE[1], 0:SIZE[0]].astype(np.float64)
+    grey = np.zeros(xs.shape)
+    for x, y in ((50.0 + 2 * t, 90.0), (200.0 - 2 * t, 100.0)):
+        grey = np.maximum(grey, np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 10.0 ** 2)))
+    return np.repeat((255 * grey).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.fixture(scope='module')
+def video_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp('video') / 'walk.mp4')
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS, SIZE)
+    for t in range(FRAMES):
+        writer.write(_blob_frame(t))
+    writer.release()
+    return path
+
+
+def _args(det_dir: str, kpt_dir: str, out: str, *extra: str) -> list:
+    return ['--det_model_dir', det_dir, '--keypoint_model_dir', kpt_dir, '--output_dir', out,
+            '--cpu_threads', '1', '--keypoint_threshold', '0.2', *extra]
+
+
+def test_video_gives_same_fps_size_and_full_json(tmp_path, video_file, detector_model_dir,
+                                                 keypoint_model_dir) -> None:
+    out = str(tmp_path / 'out')
+    document = unite.main(_args(detector_model_dir, keypoint_model_dir, out, '--video_file',
+                                video_file, '--save_res', '--smooth', '--filter_type', 'EMA',
+                                '--run_benchmark'))
+    capture = cv2.VideoCapture(os.path.join(out, 'walk.mp4'))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(FPS)
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == SIZE
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    capture.release()
+    saved = json.loads(open(os.path.join(out, 'walk_pose.json')).read())
+    assert saved['complete'] is True and saved['error'] is None
+    assert [f['frame'] for f in saved['frames']] == list(range(FRAMES))
+    assert saved['num_joints'] == 3 and saved['keypoint_names'] == ['a', 'b', 'c']
+    assert saved['fps'] == pytest.approx(FPS) and saved['filter_type'] == 'EMA'
+    for frame in saved['frames']:
+        persons = sorted(frame['persons'], key=lambda p: p['track_id'])
+        assert [p['track_id'] for p in persons] == [0, 1]
+        assert persons[0]['bbox'] == pytest.approx([8, 16, 120, 180])
+        assert np.asarray(persons[0]['keypoints']).shape == (3, 3)
+    last = saved['frames'][-1]['persons']
+    x_first = np.asarray(last[0]['keypoints'])[:, 0]
+    assert np.all((x_first > 50) & (x_first < 62))  # blob A at 60, EMA trails a little
+    bench = document['benchmark']
+    assert {'det_pre_ms', 'det_infer_ms', 'det_post_ms', 'kpt_pre_ms', 'kpt_infer_ms',
+            'kpt_post_ms', 'fps', 'peak_memory_mb'} <= set(bench)
+
+
+def test_frames_without_detections_are_written_unchanged(tmp_path, video_file,
+                                                         detector_model_dir,
+                                                         keypoint_model_dir) -> None:
+    out = str(tmp_path / 'out')
+    unite.main(_args(detector_model_dir, keypoint_model_dir, out, '--video_file', video_file,
+                     '--save_res', '--det_threshold', '0.95'))
+    saved = json.loads(open(os.path.join(out, 'walk_pose.json')).read())
+    assert len(saved['frames']) == FRAMES and all(not f['persons'] for f in saved['frames'])
+    source, written = cv2.VideoCapture(video_file), cv2.VideoCapture(os.path.join(out, 'walk.mp4'))
+    for _ in range(FRAMES):
+        diff = np.abs(source.read()[1].astype(int) - written.read()[1].astype(int))
+        assert diff.mean() < 2.0  # only re-encoding noise
+    source.release()
+    written.release()
+
+
+@pytest.mark.parametrize('case, error, match', [
+    ('no_det_model', FileNotFoundError, 'no_det_model'),
+    ('missing_video', FileNotFoundError, 'missing.mp4'),
+    ('unreadable_video', ValueError, 'cannot read'),
+    ('missing_camera', ValueError, 'camera 99'),
+])
+def test_bad_inputs_fail_before_any_work(tmp_path, detector_model_dir, keypoint_model_dir,
+                                         case, error, match, monkeypatch) -> None:
+    garbage = tmp_path / 'garbage.mp4'
+    garbage.write_bytes(b'this is not a video')
+    det_dir = str(tmp_path / 'no_det_model') if case == 'no_det_model' else detector_model_dir
+    source = {'no_det_model': ['--video_file', str(garbage)],
+              'missing_video': ['--video_file', str(tmp_path / 'missing.mp4')],
+              'unreadable_video': ['--video_file', str(garbage)],
+              'missing_camera': ['--camera_id', '99']}[case]
+    monkeypatch.setattr(KeypointDetector, '__init__', _fail_if_called)
+    out = tmp_path / 'out'
+    with pytest.raises(error, match=match):
+        unite.main(_args(det_dir, keypoint_model_dir, str(out), *source))
+    assert not out.exists()
+
+
+def _fail_if_called(*args, **kwargs) -> None:
+    raise AssertionError('a model was loaded before the inputs were checked')
+
+
+def test_failure_mid_video_still_closes_video_and_writes_json(tmp_path, video_file,
+                                                             detector_model_dir,
+                                                             keypoint_model_dir,
+                                                             monkeypatch) -> None:
+    original = KeypointDetector.predict
+    calls = []
+
+    def flaky(self, image, boxes=None):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError('boom on frame 3')
+        return original(self, image, boxes)
+
+    monkeypatch.setattr(KeypointDetector, 'predict', flaky)
+    out = str(tmp_path / 'out')
+    with pytest.raises(RuntimeError, match='boom'):
+        unite.main(_args(detector_model_dir, keypoint_model_dir, out, '--video_file', video_file,
+                         '--save_res'))
+    saved = json.loads(open(os.path.join(out, 'walk_pose.json')).read())
+    assert saved['complete'] is False and 'boom on frame 3' in saved['error']
+    assert len(saved['frames']) == 3 and saved['num_joints'] == 3
+    capture = cv2.VideoCapture(os.path.join(out, 'walk.mp4'))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    capture.release()
+
+
+def test_images_mode_writes_annotated_images_and_json(tmp_path, detector_model_dir,
+                                                      keypoint_model_dir) -> None:
+    image_dir = tmp_path / 'images'
+    image_dir.mkdir()
+    cv2.imwrite(str(image_dir / 'f0.png'), _blob_frame(0))
+    out = tmp_path / 'out'
+    unite.main(_args(detector_model_dir, keypoint_model_dir, str(out), '--image_dir',
+                     str(image_dir), '--save_res'))
+    saved = json.loads((out / 'pose_results.json').read_text())
+    persons = saved['frames'][0]['persons']
+    assert len(persons) == 2 and all(p['track_id'] is None for p in persons)
+    np.testing.assert_allclose(np.asarray(persons[0]['keypoints'])[:, :2], [[50, 90]] * 3, atol=4)
+    assert not np.array_equal(cv2.imread(str(out / 'f0.png')), _blob_frame(0))

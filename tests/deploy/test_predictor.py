@@ -1,0 +1,71 @@
+"""Predictor: file checks before any work, infer_cfg parsing, feeding by name."""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from deploy.python.predictor import (Predictor, StageTimer, benchmark_report, find_model_files,
+                                     load_infer_cfg)
+
+
+def test_missing_model_dir_names_the_path(tmp_path) -> None:
+    missing = str(tmp_path / 'nope')
+    with pytest.raises(FileNotFoundError, match='nope'):
+        Predictor(missing)
+
+
+def test_missing_params_file_names_it(tmp_path, keypoint_model_dir) -> None:
+    broken = tmp_path / 'broken'
+    shutil.copytree(keypoint_model_dir, broken)
+    os.remove(broken / 'model.pdiparams')
+    with pytest.raises(FileNotFoundError, match='model.pdiparams'):
+        find_model_files(str(broken))
+
+
+def test_missing_program_lists_the_expected_names(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match=r'model\.json.*model\.pdmodel'):
+        find_model_files(str(tmp_path))
+
+
+def test_infer_cfg_fields(keypoint_model_dir) -> None:
+    cfg = load_infer_cfg(keypoint_model_dir)
+    assert cfg.arch == 'TopDownHRNet' and cfg.use_dark is False
+    assert cfg.metadata['num_joints'] == 3 and cfg.metadata['skeleton'] == [[0, 1], [1, 2]]
+    assert [op['type'] for op in cfg.preprocess] == ['TopDownEvalAffine', 'NormalizeImage',
+                                                     'Permute']
+
+
+def test_infer_cfg_without_arch_is_rejected(tmp_path) -> None:
+    (tmp_path / 'infer_cfg.yml').write_text('mode: paddle\n')
+    with pytest.raises(ValueError, match='arch'):
+        load_infer_cfg(str(tmp_path))
+
+
+def test_bad_options_fail_before_loading(keypoint_model_dir) -> None:
+    with pytest.raises(ValueError, match='TensorRT'):
+        Predictor(keypoint_model_dir, device='cpu', run_mode='trt_fp16')
+    with pytest.raises(ValueError, match='device'):
+        Predictor(keypoint_model_dir, device='tpu')
+
+
+def test_run_feeds_inputs_by_name(detector_model_dir) -> None:
+    predictor = Predictor(detector_model_dir, cpu_threads=1)
+    assert sorted(predictor.input_names) == ['image', 'scale_factor']
+    image = np.zeros((1, 3, 96, 128), np.float32)
+    bbox, num = predictor.run({'image': image, 'scale_factor': np.array([[0.5, 0.25]], np.float32),
+                               'unused': np.zeros(1)})
+    assert int(num[0]) == 2
+    np.testing.assert_allclose(bbox[0], [0.0, 0.9, 16.0, 16.0, 240.0, 180.0], rtol=1e-6)
+    with pytest.raises(KeyError, match='scale_factor'):
+        predictor.run({'image': image})
+
+
+def test_stage_timer_and_benchmark_report() -> None:
+    timer = StageTimer()
+    for _ in range(2):
+        with timer.stage('det_infer'):
+            pass
+    report = benchmark_report([timer], frames=4, seconds=2.0)
+    assert set(report) == {'det_infer_ms', 'frames', 'fps', 'peak_memory_mb'}
+    assert report['fps'] == 2.0 and report['peak_memory_mb'] > 0

@@ -1,0 +1,74 @@
+"""PoseTracker: ids survive a missed frame, slow crossings do not swap, gating, smoothing."""
+import numpy as np
+
+from deploy.python.smoothing import KeypointSmoother
+from deploy.python.tracker import PoseTracker, box_iou
+
+SIGMAS = [0.05] * 4
+
+
+def _person(cx: float, cy: float, offsets: np.ndarray) -> tuple:
+    box = np.array([cx - 20, cy - 40, cx + 20, cy + 40])
+    kpts = np.concatenate([offsets + [cx, cy], np.ones((len(offsets), 1))], axis=1)
+    return box, kpts
+
+
+SHAPE_A = np.array([[0.0, -30.0], [-10.0, 0.0], [10.0, 0.0], [0.0, 30.0]])
+SHAPE_B = np.array([[0.0, -20.0], [-15.0, 10.0], [15.0, 10.0], [0.0, 35.0]])
+
+
+def _frame(people):
+    boxes, kpts = zip(*[_person(cx, cy, shape) for cx, cy, shape in people])
+    return np.stack(boxes), np.stack(kpts)
+
+
+def test_box_iou() -> None:
+    iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])
+
+
+def test_ids_survive_a_missed_detection() -> None:
+    tracker = PoseTracker(SIGMAS, max_age=3)
+    ids = [tracker.update(*_frame([(100 + 2 * t, 100, SHAPE_A), (300, 100, SHAPE_B)]))[0]
+           for t in range(3)]
+    missing, _ = tracker.update(*_frame([(300, 100, SHAPE_B)]))  # A not detected
+    back, _ = tracker.update(*_frame([(108, 100, SHAPE_A), (300, 100, SHAPE_B)]))
+    assert all(list(i) == [0, 1] for i in ids)
+    assert list(missing) == [1] and list(back) == [0, 1]
+
+
+def test_tracks_expire_after_max_age_and_new_ids_are_fresh() -> None:
+    tracker = PoseTracker(SIGMAS, max_age=1)
+    tracker.update(*_frame([(100, 100, SHAPE_A)]))
+    for _ in range(2):
+        tracker.update(np.zeros((0, 4)), np.zeros((0, 4, 3)))
+    ids, _ = tracker.update(*_frame([(100, 100, SHAPE_A)]))
+    assert list(ids) == [1]
+
+
+def test_slow_crossing_keeps_ids() -> None:
+    tracker = PoseTracker(SIGMAS, max_age=2)
+    history = []
+    for t in range(40):  # A walks right, B walks left, 3 px/frame; they overlap mid-way
+        people = [(100 + 3 * t, 100, SHAPE_A), (217 - 3 * t, 104, SHAPE_B)]
+        order = [1, 0] if t % 2 else [0, 1]  # detector order must not matter
+        ids, _ = tracker.update(*_frame([people[i] for i in order]))
+        history.append(dict(zip(order, ids.tolist())))
+    assert all(h == {0: 0, 1: 1} for h in history)
+
+
+def test_far_jump_is_gated_into_a_new_track() -> None:
+    tracker = PoseTracker(SIGMAS, max_cost=0.8)
+    tracker.update(*_frame([(100, 100, SHAPE_A)]))
+    ids, _ = tracker.update(*_frame([(400, 300, SHAPE_A)]))
+    assert list(ids) == [1]
+
+
+def test_every_person_gets_its_own_smoother() -> None:
+    tracker = PoseTracker(SIGMAS, smoother_factory=lambda: KeypointSmoother(
+        4, 'EMA', alpha=0.5, score_thresholds=0.0))
+    tracker.update(*_frame([(100, 100, SHAPE_A), (300, 100, SHAPE_B)]))
+    _, smoothed = tracker.update(*_frame([(104, 100, SHAPE_A), (296, 100, SHAPE_B)]))
+    np.testing.assert_allclose(smoothed[0, :, 0] - SHAPE_A[:, 0], 102.0, atol=1e-4)
+    np.testing.assert_allclose(smoothed[1, :, 0] - SHAPE_B[:, 0], 298.0, atol=1e-4)
+    assert len({id(t.smoother) for t in tracker.tracks}) == 2

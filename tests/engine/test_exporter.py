@@ -1,0 +1,99 @@
+"""export_model / build_infer_cfg on a tiny stand-in layer, run back through Paddle Inference."""
+import os
+from typing import List
+
+import numpy as np
+import paddle
+import pytest
+import yaml
+from paddle.static import InputSpec
+
+from deploy.python.predictor import Predictor, load_infer_cfg
+from ppkpt.engine.exporter import build_infer_cfg, export_model, export_onnx
+from ppkpt.metadata import KeypointMeta
+
+
+class TinyConv(paddle.nn.Layer):
+    """Conv + ReLU + stride-2 conv: [N, 3, 32, 24] -> [N, 4, 8, 6] "heatmaps"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = paddle.nn.Sequential(paddle.nn.Conv2D(3, 8, 3, 2, 1), paddle.nn.ReLU(),
+                                         paddle.nn.Conv2D(8, 4, 3, 2, 1))
+
+    def export_input_spec(self, image_shape: List[int]) -> List[InputSpec]:
+        return [InputSpec([None] + list(image_shape), 'float32', name='image')]
+
+    def export_forward(self, image: paddle.Tensor) -> paddle.Tensor:
+        return self.body(image)
+
+    def forward(self, inputs: dict) -> dict:
+        raise AssertionError('export must trace export_forward, not forward')
+
+
+PREPROCESS = [{'Decode': {}}, {'TopDownEvalAffine': {'trainsize': [24, 32]}},
+              {'NormalizeImage': {'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225],
+                                  'is_scale': True}}, {'Permute': {}}]
+
+
+def test_build_infer_cfg_keypoint_fields() -> None:
+    meta = KeypointMeta(num_joints=4, skeleton=[[0, 1], [2, 3]], flip_pairs=[[0, 1]]).to_dict()
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS, metadata=meta, use_dark=False,
+                          min_subgraph_size=3)
+    assert cfg['mode'] == 'paddle' and cfg['arch'] == 'TopDownHRNet'
+    assert [op['type'] for op in cfg['Preprocess']] == ['TopDownEvalAffine', 'NormalizeImage',
+                                                        'Permute']
+    assert cfg['Preprocess'][0]['trainsize'] == [24, 32]
+    assert cfg['num_joints'] == 4 and cfg['keypoint_names'] == ['kp0', 'kp1', 'kp2', 'kp3']
+    assert cfg['flip_perm'] == [[0, 1]] and cfg['skeleton'] == [[0, 1], [2, 3]]
+    assert cfg['sigmas'] == [0.025] * 4
+    assert cfg['use_dark'] is False and cfg['label_list'] == ['keypoint']
+    assert cfg['draw_threshold'] == 0.5 and cfg['min_subgraph_size'] == 3
+
+
+def test_build_infer_cfg_detector_has_no_keypoint_keys() -> None:
+    cfg = build_infer_cfg('CenterNet', preprocess=[{'type': 'Permute'}], label_list=['person'])
+    assert cfg['label_list'] == ['person'] and 'num_joints' not in cfg and 'use_dark' not in cfg
+
+
+def test_build_infer_cfg_rejects_bad_op() -> None:
+    with pytest.raises(ValueError, match=r'preprocess\[1\]'):
+        build_infer_cfg('CenterNet', preprocess=[{'Permute': {}}, {'A': {}, 'B': {}}])
+
+
+def test_export_writes_pir_model_and_runs_with_onednn(tmp_path) -> None:
+    paddle.seed(0)
+    model = TinyConv()
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS,
+                          metadata=KeypointMeta(num_joints=4).to_dict())
+    out = export_model(model, cfg, [3, 32, 24], str(tmp_path / 'tiny'))
+    assert sorted(os.listdir(out)) == ['infer_cfg.yml', 'model.json', 'model.pdiparams']
+    with open(os.path.join(out, 'infer_cfg.yml')) as handle:
+        assert yaml.safe_load(handle) == cfg
+    assert load_infer_cfg(out).metadata['num_joints'] == 4
+
+    image = np.random.default_rng(0).normal(size=(2, 3, 32, 24)).astype(np.float32)
+    predictor = Predictor(out, enable_mkldnn=True, cpu_threads=1, batch_size=2)
+    assert predictor.input_names == ['image']
+    (result,) = predictor.run({'image': image})
+    expected = model.export_forward(paddle.to_tensor(image)).numpy()
+    assert result.shape == (2, 4, 8, 6)
+    np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_export_rejects_model_without_export_methods(tmp_path) -> None:
+    with pytest.raises(TypeError, match='export_forward'):
+        export_model(paddle.nn.Linear(2, 2), {}, [3, 8, 8], str(tmp_path))
+
+
+def test_export_onnx_writes_model_or_names_the_missing_package(tmp_path) -> None:
+    out = export_model(TinyConv(), build_infer_cfg('TopDownHRNet'), [3, 32, 24],
+                       str(tmp_path / 'onnx'))
+    try:
+        import paddle2onnx  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match='pip install paddle2onnx'):
+            export_onnx(out)
+        return
+    path = export_onnx(out)
+    assert path == os.path.join(out, 'model.onnx') and os.path.getsize(path) > 0

@@ -72,7 +72,7 @@ class BaseReader:
         workers = self.worker_num if worker_num is None else worker_num
         return DataLoader(dataset, batch_sampler=self.batch_sampler(dataset),
                           num_workers=workers, use_shared_memory=self.use_shared_memory,
-                          return_list=True)
+                          use_buffer_reader=False, return_list=True)
 
 
 @register

@@ -370,7 +370,7 @@ class TopDownAffine:
 
     def __init__(self, trainsize: List[int], use_udp: bool = False,
                  pixel_std: float = 200) -> None:
-        self.trainsize = _check_size(trainsize, 'TopDownAffine.trainsize')
+        self.trainsize = _check_size(trainsize, f'{type(self).__name__}.trainsize')
         self.use_udp = use_udp
         self.pixel_std = float(pixel_std)
 
@@ -387,7 +387,7 @@ class TopDownAffine:
 
 
 @serializable
-class TopDownEvalAffine:
+class TopDownEvalAffine(TopDownAffine):
     """Resize the whole image into a ``trainsize`` crop, for inference without boxes.
 
     The box is the whole image padded (centred) to the ``trainsize`` aspect ratio, so nothing is
@@ -406,23 +406,14 @@ class TopDownEvalAffine:
     """
 
     __category__ = 'transform'
-    __shared__ = ['trainsize', 'pixel_std']
-
-    def __init__(self, trainsize: List[int], use_udp: bool = False,
-                 pixel_std: float = 200) -> None:
-        self.trainsize = _check_size(trainsize, 'TopDownEvalAffine.trainsize')
-        self.use_udp = use_udp
-        self.pixel_std = float(pixel_std)
 
     def __call__(self, record: Record) -> Record:
         height, width = record['image'].shape[:2]
         center, scale = box_to_center_scale([0.0, 0.0, width, height],
                                             self.trainsize[0] / self.trainsize[1],
                                             self.pixel_std, padding=1.0)
-        mat = crop_matrix(center, scale, 0.0, self.trainsize, self.use_udp, self.pixel_std)
-        record.update(image=_warp(record['image'], mat, self.trainsize), center=center,
-                      scale=scale, rotate=0.0)
-        return record
+        record.update(center=center, scale=scale, rotate=0.0)
+        return super().__call__(record)
 
 
 # --------------------------------------------------------------------------- targets

@@ -1,0 +1,106 @@
+"""Paddle Inference latency of exported HRNet-W32 256x192 on this CPU, with and without oneDNN.
+
+    python benchmarks/infer_latency.py [--threads 2] [--repeats 15]
+
+It exports a randomly initialised HRNet-W32 256x192 (speed does not depend on the weights) with
+``tools/export_model.py``'s code path, then times ``Predictor.run`` at batch 1 and 8 with oneDNN
+on and off (median and minimum of the repeats, after warm-up), and the keypoint pre/post
+processing of one person crop for comparison. Each setting runs in a fresh process.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+CONFIG = os.path.join(ROOT, 'configs/keypoint/hrnet/hrnet_w32_256x192.yml')
+
+
+def export(out_dir: str) -> str:
+    """Export a random-weight HRNet-W32 256x192; returns the model directory."""
+    import ppkpt.components  # noqa: F401
+    from ppkpt.core.cli import load_with_overrides
+    from ppkpt.engine.env import fill_keypoint_metadata
+    from ppkpt.engine.exporter import build_infer_cfg, export_model
+    from ppkpt.engine.trainer import Trainer
+    from ppkpt.metadata import KeypointMeta
+    from tools.export_model import preprocess_ops
+
+    cfg = fill_keypoint_metadata(load_with_overrides(CONFIG, []))
+    model = Trainer(cfg, 'test').model
+    preprocess = preprocess_ops(cfg['TestReader'])
+    for op in preprocess:
+        if op['type'] == 'TopDownEvalAffine':
+            op['trainsize'] = cfg['trainsize']
+    infer_cfg = build_infer_cfg(arch='TopDownHRNet', mode='paddle', preprocess=preprocess,
+                                label_list=['keypoint'],
+                                metadata=KeypointMeta.from_config(cfg).to_dict(), use_dark=False)
+    model_dir = os.path.join(out_dir, 'hrnet_w32_256x192')
+    export_model(model, infer_cfg, [3, 256, 192], model_dir)
+    return model_dir
+
+
+def time_predictor(model_dir: str, batch: int, mkldnn: bool, threads: int, repeats: int) -> dict:
+    """Median/min ms of one predictor run, plus pre/post-processing ms for one crop."""
+    import numpy as np
+
+    from deploy.python.keypoint_infer import KeypointDetector
+    from deploy.python.predictor import Predictor
+
+    predictor = Predictor(model_dir, cpu_threads=threads, enable_mkldnn=mkldnn, batch_size=batch)
+    image = np.random.default_rng(0).standard_normal((batch, 3, 256, 192)).astype(np.float32)
+    for _ in range(3):
+        predictor.run({'image': image})
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        predictor.run({'image': image})
+        times.append((time.perf_counter() - tic) * 1000)
+    result = {'batch': batch, 'onednn': mkldnn, 'median_ms': float(np.median(times)),
+              'min_ms': float(np.min(times))}
+    if batch == 1:
+        detector = KeypointDetector(model_dir, cpu_threads=threads, enable_mkldnn=mkldnn)
+        frame = np.random.default_rng(1).integers(0, 255, (540, 960, 3), dtype=np.uint8)
+        box = np.array([[300.0, 100.0, 460.0, 480.0]])
+        detector.predict(frame, box)
+        tic = time.perf_counter()
+        for _ in range(repeats):
+            detector.predict(frame, box)
+        result['full_person_ms'] = (time.perf_counter() - tic) * 1000 / repeats
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--child', nargs=3, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        model_dir, batch, mkldnn = args.child
+        print(json.dumps(time_predictor(model_dir, int(batch), mkldnn == '1', args.threads,
+                                        args.repeats)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = export(tmp)
+        print('| batch | oneDNN | median ms | min ms | one person, pre+infer+post ms |')
+        print('|---|---|---|---|---|')
+        for batch in (1, 8):
+            for mkldnn in ('1', '0'):
+                out = subprocess.run([sys.executable, __file__, '--threads', str(args.threads),
+                                      '--repeats', str(args.repeats), '--child', model_dir,
+                                      str(batch), mkldnn], capture_output=True, text=True,
+                                     check=True)
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                person = f"{r['full_person_ms']:.1f}" if 'full_person_ms' in r else '-'
+                print(f"| {batch} | {'on' if r['onednn'] else 'off'} | {r['median_ms']:.1f} | "
+                      f"{r['min_ms']:.1f} | {person} |")
+
+
+if __name__ == '__main__':
+    main()

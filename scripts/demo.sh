@@ -20,7 +20,7 @@ step() {  # step NAME COMMAND...
 step "generate demo data"          "$PY" tools/make_demo_data.py --out "$DATA"
 step "train keypoint model"        "$PY" tools/train.py -c "$KPT_CFG" --seed 0 -o save_dir=$OUT
 step "evaluate keypoint model"     "$PY" tools/eval.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams
-step "keypoint overlay pictures"   "$PY" tools/infer.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams --infer_dir $DATA/images/val_crops --output_dir $OUT/infer
+step "keypoint overlay pictures"   "$PY" tools/infer.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams --infer_img $DATA/images/val/000001.jpg --output_dir $OUT/infer
 step "train detector"              "$PY" tools/train.py -c "$DET_CFG" --seed 0 -o save_dir=$OUT
 step "evaluate detector"           "$PY" tools/eval.py -c "$DET_CFG" -o save_dir=$OUT weights=$OUT/centernet_lite_demo/model_final.pdparams
 step "export keypoint model"       "$PY" tools/export_model.py -c "$KPT_CFG" -o weights=$OUT/hrnet_plier_demo/model_final.pdparams --output_dir $OUT/inference

@@ -46,6 +46,7 @@ def export(out_dir: str) -> str:
 
 def time_predictor(model_dir: str, batch: int, mkldnn: bool, threads: int, repeats: int) -> dict:
     """Median/min ms of one predictor run, plus pre/post-processing ms for one crop."""
+    import ppkpt  # noqa: F401  (first: sets the CPU thread default before paddle)
     import numpy as np
 
     from deploy.python.keypoint_infer import KeypointDetector

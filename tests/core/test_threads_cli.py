@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+from ppkpt.core import threads
 from ppkpt.core.cli import ArgsParser, load_with_overrides
 from ppkpt.core.logger import setup_logger
 
@@ -28,6 +29,25 @@ def test_omp_threads_default_to_core_count_and_user_value_wins():
     assert run_probe({}) == str(cores)
     assert run_probe({'OMP_NUM_THREADS': '1'}) == '1'
     assert run_probe({'PADDLE_TRAINERS_NUM': '2'}) == str(max(1, cores // 2))
+
+
+def test_mkl_uses_avx2_kernels_on_amd_only_and_user_value_wins(monkeypatch):
+    monkeypatch.delenv('MKL_DEBUG_CPU_TYPE', raising=False)
+    monkeypatch.setattr(threads, 'cpu_vendor', lambda: 'GenuineIntel')
+    threads.default_cpu_threads()
+    assert 'MKL_DEBUG_CPU_TYPE' not in os.environ
+    monkeypatch.setattr(threads, 'cpu_vendor', lambda: 'AuthenticAMD')
+    threads.default_cpu_threads()
+    assert os.environ['MKL_DEBUG_CPU_TYPE'] == '5'
+    monkeypatch.setenv('MKL_DEBUG_CPU_TYPE', '4')
+    threads.default_cpu_threads()
+    assert os.environ['MKL_DEBUG_CPU_TYPE'] == '4'
+
+
+def test_cpu_vendor_reads_proc_cpuinfo():
+    with open('/proc/cpuinfo') as f:
+        expected = next(l.split(':', 1)[1].strip() for l in f if l.startswith('vendor_id'))
+    assert threads.cpu_vendor() == expected
 
 
 def test_args_parser_shares_config_opt_and_seed(tmp_path):

@@ -12,7 +12,6 @@ person gets a stable ``track_id`` and, with ``--smooth``, a per-track filter.
 import argparse
 import os
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -21,8 +20,8 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from deploy.python.det_infer import Detector  # noqa: E402
-from deploy.python.io_utils import (VideoSink, VideoSource, list_images, str2bool,  # noqa: E402
-                                    write_json)
+from deploy.python.io_utils import (VideoSink, VideoSource, add_common_args,  # noqa: E402
+                                    run_on_input, str2bool, write_json)
 from deploy.python.keypoint_infer import KeypointDetector  # noqa: E402
 from deploy.python.predictor import benchmark_report, find_model_files  # noqa: E402
 from deploy.python.preprocess import decode_image  # noqa: E402
@@ -213,16 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--det_model_dir', required=True, help='exported detector directory')
     parser.add_argument('--keypoint_model_dir', required=True,
                         help='exported top-down keypoint model directory')
-    parser.add_argument('--image_file', default=None, help='one image')
-    parser.add_argument('--image_dir', default=None, help='a directory of images')
-    parser.add_argument('--video_file', default=None, help='a video file')
-    parser.add_argument('--camera_id', type=int, default=-1, help='camera index (>= 0 to use)')
+    add_common_args(parser)
     parser.add_argument('--det_threshold', type=float, default=0.5, help='minimum box score')
     parser.add_argument('--keypoint_threshold', type=float, default=0.5,
                         help='joint score to draw and to feed the smoother')
     parser.add_argument('--keypoint_batch_size', type=int, default=8,
                         help='person crops per keypoint predictor call')
-    parser.add_argument('--output_dir', default='output', help='where every output goes')
     parser.add_argument('--save_res', action='store_true', help='write the JSON results')
     parser.add_argument('--smooth', action='store_true', help='smooth keypoints per track')
     parser.add_argument('--filter_type', default='OneEuro', choices=list(FILTER_TYPES))
@@ -232,16 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--alpha', type=float, default=0.5, help='EMA weight of the new frame')
     parser.add_argument('--use_dark', type=str2bool, default=None,
                         help='DARK decoding (true/false); default: infer_cfg.yml use_dark')
-    parser.add_argument('--run_benchmark', action='store_true', help='print per-stage timings')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'gpu'])
-    parser.add_argument('--run_mode', default='paddle', choices=['paddle', 'trt_fp32', 'trt_fp16'])
-    parser.add_argument('--cpu_threads', type=int, default=2, help='CPU math threads')
-    parser.add_argument('--enable_mkldnn', type=str2bool, default=True,
-                        help='oneDNN on CPU (true/false)')
     return parser
 
 
-def _build_pipeline(args: argparse.Namespace, fps: float, track: bool) -> TopDownPipeline:
+def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> TopDownPipeline:
+    """The pipeline for a video ``source`` (tracking, smoothing when asked), or for images."""
+    track = source is not None
+    fps = source.fps if track else 30.0
     detector = Detector(args.det_model_dir, args.device, args.run_mode, args.cpu_threads,
                         args.enable_mkldnn, args.det_threshold, class_ids=[PERSON_CLASS])
     keypoint_detector = KeypointDetector(args.keypoint_model_dir, args.device, args.run_mode,
@@ -259,22 +251,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
     find_model_files(args.det_model_dir)
     find_model_files(args.keypoint_model_dir)
-    use_video = bool(args.video_file) or args.camera_id >= 0
-    files = None if use_video else list_images(args.image_file, args.image_dir)
-    source = VideoSource(args.video_file, args.camera_id) if use_video else None
-    try:
-        pipeline = _build_pipeline(args, source.fps if source else 30.0, track=use_video)
-        os.makedirs(args.output_dir, exist_ok=True)
-        start = time.perf_counter()
-        document = (run_video(pipeline, source, args.output_dir, args.save_res) if source
-                    else run_images(pipeline, files, args.output_dir, args.save_res))
-    finally:
-        if source is not None:
-            source.close()
+    pipeline, document, seconds = run_on_input(
+        args, lambda source: _build_pipeline(args, source),
+        lambda model, source: run_video(model, source, args.output_dir, args.save_res),
+        lambda model, files: run_images(model, files, args.output_dir, args.save_res))
     if args.run_benchmark:
         document['benchmark'] = benchmark_report(
             [pipeline.detector.timer, pipeline.keypoint_detector.timer],
-            len(document['frames']), time.perf_counter() - start)
+            len(document['frames']), seconds)
         print(document['benchmark'])
     print(f'results saved to {args.output_dir}')
     return document

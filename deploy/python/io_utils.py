@@ -1,20 +1,27 @@
-"""Image, video and camera sources, the video writer and JSON output for the deploy scripts.
+"""Image, video and camera sources, the video writer, JSON output and the shared CLI flags
+for the deploy scripts.
 
 Sources are opened and their first frame read when they are created, so a bad path or a
 missing camera fails before any model work starts.
 """
+import argparse
 import glob
 import json
 import os
-from typing import Any, Iterator, List, Optional, Tuple
+import time
+from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
 
 import cv2
 import numpy as np
 
-__all__ = ['VideoSource', 'VideoSink', 'list_images', 'write_json', 'str2bool', 'IMAGE_EXTS']
+__all__ = ['VideoSource', 'VideoSink', 'list_images', 'write_json', 'str2bool', 'IMAGE_EXTS',
+           'add_common_args', 'run_on_input']
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 _DEFAULT_FPS = 30.0
+
+Model = TypeVar('Model')
+Result = TypeVar('Result')
 
 
 def str2bool(value: str) -> bool:
@@ -101,6 +108,57 @@ class VideoSource:
     def close(self) -> None:
         """Release the capture."""
         self._capture.release()
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add the flags every deploy CLI shares: the input (``--image_file``, ``--image_dir``,
+    ``--video_file``, ``--camera_id``), ``--output_dir``, ``--run_benchmark`` and the predictor
+    settings (``--device``, ``--run_mode``, ``--cpu_threads``, ``--enable_mkldnn``)."""
+    parser.add_argument('--image_file', default=None, help='one image')
+    parser.add_argument('--image_dir', default=None, help='a directory of images')
+    parser.add_argument('--video_file', default=None, help='a video file')
+    parser.add_argument('--camera_id', type=int, default=-1, help='camera index (>= 0 to use)')
+    parser.add_argument('--output_dir', default='output', help='where every output goes')
+    parser.add_argument('--run_benchmark', action='store_true', help='print per-stage timings')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'gpu'])
+    parser.add_argument('--run_mode', default='paddle', choices=['paddle', 'trt_fp32', 'trt_fp16'])
+    parser.add_argument('--cpu_threads', type=int, default=2, help='CPU math threads')
+    parser.add_argument('--enable_mkldnn', type=str2bool, default=True,
+                        help='oneDNN on CPU (true/false)')
+
+
+def _open_input(args: argparse.Namespace) -> Tuple[Optional[List[str]], Optional[VideoSource]]:
+    """``(None, source)`` for ``--video_file`` or a ``--camera_id`` >= 0, else
+    ``(image paths, None)`` from ``--image_file`` / ``--image_dir``; the caller closes the source.
+    """
+    if args.video_file or args.camera_id >= 0:
+        return None, VideoSource(args.video_file, args.camera_id)
+    return list_images(args.image_file, args.image_dir), None
+
+
+def run_on_input(args: argparse.Namespace, build: Callable[[Optional[VideoSource]], Model],
+                 run_video: Callable[[Model, VideoSource], Result],
+                 run_images: Callable[[Model, List[str]], Result]
+                 ) -> Tuple[Model, Result, float]:
+    """Open the input of :func:`add_common_args`, build the model (given the video source, or
+    None for images), create ``--output_dir`` and run on the video or the images.
+
+    The source is closed even when a step fails.
+
+    Returns:
+        The model, what the run returned, and the seconds from the start of the run until the
+        source was closed.
+    """
+    files, source = _open_input(args)
+    try:
+        model = build(source)
+        os.makedirs(args.output_dir, exist_ok=True)
+        start = time.perf_counter()
+        result = run_video(model, source) if source is not None else run_images(model, files)
+    finally:
+        if source is not None:
+            source.close()
+    return model, result, time.perf_counter() - start
 
 
 class VideoSink:

@@ -9,7 +9,6 @@ K joints, H x W heatmap rows x columns.
 import argparse
 import os
 import sys
-import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -17,8 +16,8 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, list_images, str2bool,  # noqa: E402
-                                    write_json)
+from deploy.python.io_utils import (VideoSink, VideoSource, add_common_args,  # noqa: E402
+                                    run_on_input, str2bool, write_json)
 from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  # noqa: E402
                                      find_model_files)
 from deploy.python.preprocess import (TopDownEvalAffine, build_preprocess,  # noqa: E402
@@ -240,46 +239,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model_dir', required=True, help='exported keypoint model directory')
-    parser.add_argument('--image_file', default=None, help='one image')
-    parser.add_argument('--image_dir', default=None, help='a directory of images')
-    parser.add_argument('--video_file', default=None, help='a video file')
-    parser.add_argument('--camera_id', type=int, default=-1, help='camera index (>= 0 to use)')
+    add_common_args(parser)
     parser.add_argument('--batch_size', type=int, default=1, help='crops per predictor call')
     parser.add_argument('--threshold', type=float, default=0.5, help='joint score to draw')
-    parser.add_argument('--output_dir', default='output', help='where every output goes')
     parser.add_argument('--save_results', action='store_true', help='write keypoint_results.json')
-    parser.add_argument('--run_benchmark', action='store_true', help='print per-stage timings')
     parser.add_argument('--use_dark', type=str2bool, default=None,
                         help='DARK decoding (true/false); default: infer_cfg.yml use_dark')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'gpu'])
-    parser.add_argument('--run_mode', default='paddle', choices=['paddle', 'trt_fp32', 'trt_fp16'])
-    parser.add_argument('--cpu_threads', type=int, default=2, help='CPU math threads')
-    parser.add_argument('--enable_mkldnn', type=str2bool, default=True,
-                        help='oneDNN on CPU (true/false)')
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     """Run the CLI; returns the results (and ``benchmark`` when asked)."""
     args = build_parser().parse_args(argv)
-    use_video = bool(args.video_file) or args.camera_id >= 0
     find_model_files(args.model_dir)
-    files = None if use_video else list_images(args.image_file, args.image_dir)
-    source = VideoSource(args.video_file, args.camera_id) if use_video else None
-    try:
-        detector = KeypointDetector(args.model_dir, args.device, args.run_mode, args.batch_size,
-                                    args.cpu_threads, args.enable_mkldnn, args.use_dark)
-        os.makedirs(args.output_dir, exist_ok=True)
-        start = time.perf_counter()
-        results = (_run_video(detector, source, args) if source
-                   else _run_images(detector, files, args))
-    finally:
-        if source is not None:
-            source.close()
+    detector, results, seconds = run_on_input(
+        args, lambda _: KeypointDetector(args.model_dir, args.device, args.run_mode,
+                                         args.batch_size, args.cpu_threads, args.enable_mkldnn,
+                                         args.use_dark),
+        lambda model, source: _run_video(model, source, args),
+        lambda model, files: _run_images(model, files, args))
     output: Dict[str, Any] = {'results': results}
     if args.run_benchmark:
-        output['benchmark'] = benchmark_report([detector.timer], len(results),
-                                               time.perf_counter() - start)
+        output['benchmark'] = benchmark_report([detector.timer], len(results), seconds)
         print(output['benchmark'])
     if args.save_results:
         meta = detector.meta

@@ -14,6 +14,7 @@ from pycocotools.cocoeval import COCOeval
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.datasets.coco_box import annotation_box_xywh
 from ppkpt.metadata import KeypointMeta
+from ppkpt.metrics.keypoint_results import KeypointResults, to_numpy
 from ppkpt.metrics.oks import oks_nms
 
 __all__ = ['KeyPointTopDownCOCOEval', 'KEYPOINT_STAT_NAMES', 'load_keypoint_gt', 'to_numpy',
@@ -23,11 +24,6 @@ logger = logging.getLogger(__name__)
 
 KEYPOINT_STAT_NAMES = ['AP', 'AP .5', 'AP .75', 'AP (M)', 'AP (L)',
                        'AR', 'AR .5', 'AR .75', 'AR (M)', 'AR (L)']
-
-
-def to_numpy(value: Any) -> np.ndarray:
-    """A paddle tensor, list or array as a numpy array."""
-    return value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
 
 
 def markdown_table(header: List[str], rows: List[List[float]], digits: int = 3) -> str:
@@ -93,7 +89,7 @@ def _keypoint_category(coco: COCO) -> int:
 
 @register
 @serializable
-class KeyPointTopDownCOCOEval:
+class KeyPointTopDownCOCOEval(KeypointResults):
     """Collect top-down predictions and compute the 10 COCO keypoint statistics.
 
     ``accumulate`` rescores each instance by ``box score x mean keypoint score`` (over joints with
@@ -133,17 +129,10 @@ class KeyPointTopDownCOCOEval:
         self.pixel_std = pixel_std
         self.reset()
 
-    @property
-    def res_file(self) -> str:
-        """Path of the written predictions."""
-        return os.path.join(self.output_eval, 'keypoints_results.json')
-
     def reset(self) -> None:
-        """Forget collected predictions and results."""
-        self._keypoints: List[np.ndarray] = []
+        """Forget collected predictions, boxes and results."""
+        super().reset()
         self._boxes: List[np.ndarray] = []
-        self._im_ids: List[np.ndarray] = []
-        self.eval_results: Dict[str, List[float]] = {}
 
     def update(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
         """Collect one batch.
@@ -153,10 +142,7 @@ class KeyPointTopDownCOCOEval:
                 [N] (box score; ``outputs['score']`` is used when absent).
             outputs: ``keypoint`` (N, K, 3) (x, y, score) in image pixels, ``score`` (N,).
         """
-        kpts = to_numpy(outputs['keypoint']).astype(np.float64)
-        if kpts.ndim != 3 or kpts.shape[1:] != (self.num_joints, 3):
-            raise ValueError(f'KeyPointTopDownCOCOEval: outputs["keypoint"] must be (N, '
-                             f'{self.num_joints}, 3), got {kpts.shape}')
+        kpts, im_ids = self._batch_keypoints(inputs, outputs)
         count = len(kpts)
         score = to_numpy(inputs['score'] if 'score' in inputs else outputs['score'])
         center = to_numpy(inputs['center']).reshape(count, 2)
@@ -164,20 +150,16 @@ class KeyPointTopDownCOCOEval:
         area = np.prod(scale * self.pixel_std, axis=1)
         self._keypoints.append(kpts)
         self._boxes.append(np.column_stack([center, scale, area, score.reshape(count)]))
-        self._im_ids.append(to_numpy(inputs['im_id']).reshape(count).astype(np.int64))
+        self._im_ids.append(im_ids)
 
     def _rescore(self, kpts: np.ndarray, box_score: float) -> float:
         conf = kpts[:, 2]
         passed = conf[conf > self.in_vis_thre]
         return float(box_score * (passed.mean() if passed.size else 0.0))
 
-    def _instances_by_image(self) -> Dict[int, List[Dict[str, Any]]]:
-        kpts = np.concatenate(self._keypoints)
+    def _instances_by_image(self, kpts: np.ndarray, im_ids: np.ndarray
+                            ) -> Dict[int, List[Dict[str, Any]]]:
         boxes = np.concatenate(self._boxes)
-        im_ids = np.concatenate(self._im_ids)
-        if len(kpts) != self.num_samples:
-            logger.warning('KeyPointTopDownCOCOEval: collected %d predictions, expected %d',
-                           len(kpts), self.num_samples)
         by_image: Dict[int, List[Dict[str, Any]]] = {}
         for k, box, im_id in zip(kpts, boxes, im_ids):
             by_image.setdefault(int(im_id), []).append({
@@ -185,10 +167,12 @@ class KeyPointTopDownCOCOEval:
                 'score': self._rescore(k, box[5])})
         return by_image
 
-    def _results(self, category_id: int) -> List[Dict[str, Any]]:
-        """COCO results list after rescoring and per-image OKS-NMS."""
+    def _results(self, category_id: int, kpts: np.ndarray, im_ids: np.ndarray
+                 ) -> List[Dict[str, Any]]:
+        """COCO results list from keypoints (N, K, 3) and image ids (N,) after rescoring and
+        per-image OKS-NMS."""
         results = []
-        for im_id, instances in self._instances_by_image().items():
+        for im_id, instances in self._instances_by_image(kpts, im_ids).items():
             keep = oks_nms(instances, self.oks_thre, self.sigmas)
             for i in keep:
                 inst = instances[i]
@@ -197,12 +181,6 @@ class KeyPointTopDownCOCOEval:
                                 'score': inst['score'], 'center': inst['center'].tolist(),
                                 'scale': inst['scale'].tolist()})
         return results
-
-    def _write(self, results: List[Dict[str, Any]]) -> None:
-        os.makedirs(self.output_eval, exist_ok=True)
-        with open(self.res_file, 'w', encoding='utf-8') as f:
-            json.dump(results, f)
-        logger.info('Keypoint predictions written to %s', self.res_file)
 
     def _evaluate(self, coco_gt: COCO, results: List[Dict[str, Any]]) -> List[float]:
         if not results:
@@ -222,10 +200,9 @@ class KeyPointTopDownCOCOEval:
 
     def accumulate(self) -> None:
         """Rescore, OKS-NMS, write the results file and (unless only saving) evaluate."""
-        if not self._keypoints:
-            raise RuntimeError('KeyPointTopDownCOCOEval.accumulate: update() was never called')
+        kpts, im_ids = self._collected()
         coco_gt = load_keypoint_gt(self.anno_file)
-        results = self._results(_keypoint_category(coco_gt))
+        results = self._results(_keypoint_category(coco_gt), kpts, im_ids)
         self._write(results)
         if self.save_prediction_only:
             return

@@ -1,5 +1,4 @@
 """MPII PCKh for top-down predictions."""
-import json
 import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -9,7 +8,8 @@ import scipy.io
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.datasets.keypoint_mpii import load_mpii_entries, mpii_image_id, mpii_joints
-from ppkpt.metrics.coco_keypoints import markdown_table, to_numpy
+from ppkpt.metrics.coco_keypoints import markdown_table
+from ppkpt.metrics.keypoint_results import KeypointResults
 
 __all__ = ['KeyPointTopDownMPIIEval', 'pckh', 'head_sizes_from_boxes', 'PCKH_PARTS']
 
@@ -77,7 +77,7 @@ def _headbox_array(value: Any, index: int, source: str) -> np.ndarray:
 
 @register
 @serializable
-class KeyPointTopDownMPIIEval:
+class KeyPointTopDownMPIIEval(KeypointResults):
     """PCKh@0.5 and PCKh@0.1 on MPII (16 joints).
 
     Head sizes come from ``headbox_file`` (a ``.mat`` in the ``mpii_gt_val.mat`` layout:
@@ -116,17 +116,6 @@ class KeyPointTopDownMPIIEval:
         self.headbox_file = headbox_file
         self.reset()
 
-    @property
-    def res_file(self) -> str:
-        """Path of the written predictions."""
-        return os.path.join(self.output_eval, 'keypoints_results.json')
-
-    def reset(self) -> None:
-        """Forget collected predictions and results."""
-        self._keypoints: List[np.ndarray] = []
-        self._im_ids: List[np.ndarray] = []
-        self.eval_results: Dict[str, float] = {}
-
     def update(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
         """Collect one batch.
 
@@ -134,12 +123,9 @@ class KeyPointTopDownMPIIEval:
             inputs: batch with ``im_id`` [N].
             outputs: ``keypoint`` (N, 16, 3) (x, y, score) in 0-based image pixels.
         """
-        kpts = to_numpy(outputs['keypoint']).astype(np.float64)
-        if kpts.ndim != 3 or kpts.shape[1:] != (self.num_joints, 3):
-            raise ValueError(f'KeyPointTopDownMPIIEval: outputs["keypoint"] must be (N, '
-                             f'{self.num_joints}, 3), got {kpts.shape}')
+        kpts, im_ids = self._batch_keypoints(inputs, outputs)
         self._keypoints.append(kpts)
-        self._im_ids.append(to_numpy(inputs['im_id']).reshape(len(kpts)).astype(np.int64))
+        self._im_ids.append(im_ids)
 
     # ------------------------------------------------------------------ ground truth
 
@@ -202,13 +188,6 @@ class KeyPointTopDownMPIIEval:
 
     # ------------------------------------------------------------------ evaluation
 
-    def _write(self, kpts: np.ndarray, im_ids: np.ndarray) -> None:
-        os.makedirs(self.output_eval, exist_ok=True)
-        results = [{'image_id': int(i), 'keypoints': k.tolist()} for k, i in zip(kpts, im_ids)]
-        with open(self.res_file, 'w', encoding='utf-8') as f:
-            json.dump(results, f)
-        logger.info('Keypoint predictions written to %s', self.res_file)
-
     def evaluate(self, preds: np.ndarray, gts: np.ndarray, visible: np.ndarray,
                  head_sizes: np.ndarray) -> Dict[str, float]:
         """The reported values from (N, K, 2) predictions and ground truth (same pixel frame).
@@ -227,14 +206,8 @@ class KeyPointTopDownMPIIEval:
 
     def accumulate(self) -> None:
         """Write the predictions and (unless only saving) compute PCKh."""
-        if not self._keypoints:
-            raise RuntimeError('KeyPointTopDownMPIIEval.accumulate: update() was never called')
-        kpts = np.concatenate(self._keypoints)
-        im_ids = np.concatenate(self._im_ids)
-        if len(kpts) != self.num_samples:
-            logger.warning('KeyPointTopDownMPIIEval: collected %d predictions, expected %d',
-                           len(kpts), self.num_samples)
-        self._write(kpts, im_ids)
+        kpts, im_ids = self._collected()
+        self._write([{'image_id': int(i), 'keypoints': k.tolist()} for k, i in zip(kpts, im_ids)])
         if self.save_prediction_only:
             return
         entries = load_mpii_entries(self.anno_file, type(self).__name__)

@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='exported top-down keypoint model directory')
     add_common_args(parser)
     parser.add_argument('--det_threshold', type=float, default=0.5, help='minimum box score')
+    parser.add_argument('--det_nms_iou', type=float, default=0.5,
+                        help='per-class NMS IoU on the detector boxes, so one object gives one '
+                             'person (1.0: off)')
     parser.add_argument('--keypoint_threshold', type=float, default=0.5,
                         help='joint score to draw and to feed the smoother')
     parser.add_argument('--keypoint_batch_size', type=int, default=8,
@@ -235,7 +238,8 @@ def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> 
     track = source is not None
     fps = source.fps if track else 30.0
     detector = Detector(args.det_model_dir, args.device, args.run_mode, args.cpu_threads,
-                        args.enable_mkldnn, args.det_threshold, class_ids=[PERSON_CLASS])
+                        args.enable_mkldnn, args.det_threshold, class_ids=[PERSON_CLASS],
+                        nms_iou=args.det_nms_iou)
     keypoint_detector = KeypointDetector(args.keypoint_model_dir, args.device, args.run_mode,
                                          args.keypoint_batch_size, args.cpu_threads,
                                          args.enable_mkldnn, args.use_dark)

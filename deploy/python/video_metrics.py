@@ -3,6 +3,8 @@
 Ground truth is a COCO keypoint file whose images carry a 0-based ``frame`` field; predictions
 are the JSON written by ``det_keypoint_unite_infer.py``. Per frame, predictions are matched to
 ground-truth persons by the Hungarian algorithm on the mean distance over the GT-visible joints.
+A pair whose mean distance exceeds ``max(w, h)`` of the GT box is not a match: a prediction
+that lies off the object is a false positive, and the object a miss, never an error sample.
 
 Metrics (over GT joints with visibility > 0):
     * ``mean_error_px``: mean Euclidean distance of matched joints, in pixels.
@@ -24,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 __all__ = ['evaluate_video', 'load_gt_frames', 'load_pred_frames']
 
 Person = Dict[str, Any]
+_UNMATCHABLE = 1e9
 
 
 def _load_json(path: str) -> Any:
@@ -73,7 +76,8 @@ def load_pred_frames(pred: Any) -> Dict[int, List[Person]]:
 
 
 def _match(gts: List[Person], preds: List[Person]) -> List[Tuple[int, int]]:
-    """(gt index, pred index) pairs minimising the mean distance over GT-visible joints."""
+    """(gt index, pred index) pairs minimising the mean distance over GT-visible joints, each
+    within ``max(w, h)`` of its GT box."""
     if not gts or not preds:
         return []
     cost = np.zeros((len(gts), len(preds)))
@@ -85,8 +89,9 @@ def _match(gts: List[Person], preds: List[Person]) -> List[Tuple[int, int]]:
                                  f'{len(gt["keypoints"])}')
             dist = np.linalg.norm(pred['keypoints'][:, :2] - gt['keypoints'][:, :2], axis=1)
             cost[g, p] = dist[visible].mean() if visible.any() else 0.0
-    rows, cols = linear_sum_assignment(cost)
-    return list(zip(rows.tolist(), cols.tolist()))
+    gate = np.asarray([max(gt['box'][2], gt['box'][3]) for gt in gts])[:, None]
+    rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, _UNMATCHABLE))
+    return [(r, c) for r, c in zip(rows.tolist(), cols.tolist()) if cost[r, c] <= gate[r, 0]]
 
 
 def _track_key(gt_person: Person, pred_person: Person, index: int) -> Tuple[str, Any]:

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deploy.python.det_infer import Detector, main
+from deploy.python.det_infer import Detector, main, suppress_overlaps
 
 
 def test_boxes_are_in_original_pixels_and_filtered(detector_model_dir) -> None:
@@ -16,6 +16,18 @@ def test_boxes_are_in_original_pixels_and_filtered(detector_model_dir) -> None:
     high = Detector(detector_model_dir, cpu_threads=1, threshold=0.85).predict(image)
     assert len(high) == 1 and high[0, 1] == pytest.approx(0.9)
     assert len(Detector(detector_model_dir, cpu_threads=1, class_ids=[1]).predict(image)) == 0
+
+
+def test_nms_drops_same_class_overlaps_only() -> None:
+    boxes = np.asarray([[0, 0.9, 0, 0, 100, 100],     # kept: best
+                        [0, 0.8, 10, 0, 110, 100],    # IoU 0.82 with the first: dropped
+                        [1, 0.7, 10, 0, 110, 100],    # other class: kept
+                        [0, 0.6, 200, 0, 300, 100]],  # no overlap: kept
+                       np.float32)
+    np.testing.assert_array_equal(suppress_overlaps(boxes, 0.5), boxes[[0, 2, 3]])
+    np.testing.assert_array_equal(suppress_overlaps(boxes, 0.9), boxes)
+    with pytest.raises(ValueError, match='nms_iou'):
+        Detector('unused', nms_iou=0.0)
 
 
 def test_cli_image_dir_writes_images_and_json(tmp_path, detector_model_dir) -> None:

@@ -67,6 +67,18 @@ def test_jitter_measures_acceleration_and_missing_predictions_cost_pck() -> None
     assert metrics['num_matched'] == 2 * (FRAMES - 1)
 
 
+def test_prediction_off_the_object_is_not_matched() -> None:
+    gt = _gt()
+    pred = _pred_from(gt)
+    far = pred['frames'][1]['persons'][0]
+    far['keypoints'] = (np.asarray(far['keypoints']) + [[101.0, 0.0, 0.0]]).tolist()
+    metrics = evaluate_video(gt, pred)  # 101 px > max(40, 100): a miss, not a 101 px error
+    assert metrics['num_matched'] == 2 * FRAMES - 1
+    assert metrics['mean_error_px'] == 0.0
+    near = evaluate_video(gt, _pred_from(gt, offset=(99.0, 0.0)))
+    assert near['num_matched'] == 2 * FRAMES and near['mean_error_px'] == pytest.approx(99.0)
+
+
 def test_gt_without_frame_field_is_rejected() -> None:
     gt = _gt()
     del gt['images'][1]['frame']

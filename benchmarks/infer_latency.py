@@ -4,8 +4,11 @@
 
 It exports a randomly initialised HRNet-W32 256x192 (speed does not depend on the weights) with
 ``tools/export_model.py``'s code path, then times ``Predictor.run`` at batch 1 and 8 with oneDNN
-on and off (median and minimum of the repeats, after warm-up), and the keypoint pre/post
-processing of one person crop for comparison. Each setting runs in a fresh process.
+on and off (median and minimum of the repeats, after warm-up). At batch 1 it also runs the
+deploy ``KeypointDetector`` on one person box of a 960x540 frame and reports its own stage
+timer: crop + normalise (pre), predictor (infer) and decode + map back (post). Each setting
+runs in a fresh process. The unite pipeline's FPS on a video comes from
+``det_keypoint_unite_infer.py --run_benchmark`` (see benchmarks/README.md).
 """
 import argparse
 import json
@@ -67,11 +70,14 @@ def time_predictor(model_dir: str, batch: int, mkldnn: bool, threads: int, repea
         detector = KeypointDetector(model_dir, cpu_threads=threads, enable_mkldnn=mkldnn)
         frame = np.random.default_rng(1).integers(0, 255, (540, 960, 3), dtype=np.uint8)
         box = np.array([[300.0, 100.0, 460.0, 480.0]])
-        detector.predict(frame, box)
-        tic = time.perf_counter()
+        for _ in range(3):
+            detector.predict(frame, box)
+        detector.timer.times.clear()
         for _ in range(repeats):
             detector.predict(frame, box)
-        result['full_person_ms'] = (time.perf_counter() - tic) * 1000 / repeats
+        stages = detector.timer.summary()
+        result.update(pre_ms=stages['kpt_pre'], post_ms=stages['kpt_post'],
+                      person_infer_ms=stages['kpt_infer'])
     return result
 
 
@@ -89,8 +95,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = export(tmp)
-        print('| batch | oneDNN | median ms | min ms | one person, pre+infer+post ms |')
-        print('|---|---|---|---|---|')
+        print('| batch | oneDNN | median ms | min ms | ms per image | pre ms | post ms | '
+              '(pre + post) / infer |')
+        print('|---|---|---|---|---|---|---|---|')
         for batch in (1, 8):
             for mkldnn in ('1', '0'):
                 out = subprocess.run([sys.executable, __file__, '--threads', str(args.threads),
@@ -98,9 +105,16 @@ def main() -> None:
                                       str(batch), mkldnn], capture_output=True, text=True,
                                      check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
-                person = f"{r['full_person_ms']:.1f}" if 'full_person_ms' in r else '-'
                 print(f"| {batch} | {'on' if r['onednn'] else 'off'} | {r['median_ms']:.1f} | "
-                      f"{r['min_ms']:.1f} | {person} |")
+                      f"{r['min_ms']:.1f} | {r['median_ms'] / batch:.1f} | {_pre_post(r)} |")
+
+
+def _pre_post(result: dict) -> str:
+    """Table cells for the pre/post-processing columns ('-' where not measured)."""
+    if 'pre_ms' not in result:
+        return '- | - | -'
+    share = (result['pre_ms'] + result['post_ms']) / result['person_infer_ms']
+    return f"{result['pre_ms']:.2f} | {result['post_ms']:.2f} | {share:.1%}"
 
 
 if __name__ == '__main__':

@@ -19,8 +19,9 @@ _NOT_CONFIG = ('config', 'opt', 'seed')
 def prepare_run(args: argparse.Namespace, flags: Iterable[str] = ()) -> Dict[str, Any]:
     """Load the config, copy the named CLI ``flags`` into it and set up this process.
 
-    ``cpu_threads: N`` in the config sets paddle's CPU thread count for this run (small models
-    train faster on one thread; large ones gain a little from more). Sets the device (``use_gpu: true`` in the config selects the GPU when paddle has CUDA),
+    ``cpu_threads: N`` in the config sets paddle's CPU thread count for this run (default: the
+    ``OMP_NUM_THREADS`` that ``import ppkpt`` chose). Sets the device (``use_gpu: true`` in the
+    config selects the GPU when paddle has CUDA),
     initialises the process group under ``paddle.distributed.launch``, configures the logger
     and seeds every RNG when ``--seed`` is given.
 

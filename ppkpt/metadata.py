@@ -7,7 +7,9 @@ presets that fill every field a config leaves out; any other K gets generic defa
 - ``flip_pairs``, ``upper_body_ids`` and ``skeleton``: empty;
 - ``sigmas``: :data:`DEFAULT_SIGMA` (0.025) for every joint, the order of the COCO face and hand
   sigmas, so OKS works for a custom set before per-joint sigmas are measured;
-- ``colors``: K evenly spaced hues.
+- ``colors``: K evenly spaced hues;
+- ``score_thresholds``: None, so deploy uses its ``--keypoint_threshold`` for every joint. Give K
+  values when some joints are reliably less confident (a face joint, a small jaw tip).
 
 The MPII preset defines no sigmas (MPII is evaluated with PCKh); asking it for OKS sigmas through
 :meth:`KeypointMeta.oks_sigmas` raises a clear error.
@@ -55,7 +57,7 @@ _PRESETS: Dict[int, Dict[str, Any]] = {
 
 CONFIG_KEYS = {'num_joints': 'num_joints', 'names': 'keypoint_names', 'flip_pairs': 'flip_perm',
                'upper_body_ids': 'upper_body_ids', 'sigmas': 'sigmas', 'skeleton': 'skeleton',
-               'colors': 'keypoint_colors'}
+               'colors': 'keypoint_colors', 'score_thresholds': 'keypoint_score_thresholds'}
 """Attribute name -> top-level config key."""
 
 
@@ -93,10 +95,13 @@ class KeypointMeta:
         sigmas: K per-joint OKS sigmas.
         skeleton: [a, b] joint index pairs drawn as limbs.
         colors: K per-joint drawing colours as [B, G, R] ints in 0..255.
+        score_thresholds: K per-joint scores in [0, 1] a joint needs before deploy's temporal
+            smoother trusts it; None leaves the threshold to the caller.
 
     Attributes:
-        num_joints, names, flip_pairs, upper_body_ids, sigmas, skeleton, colors: as above, with
-            defaults filled in; ``sigmas`` stays None for MPII-16 when not given.
+        num_joints, names, flip_pairs, upper_body_ids, sigmas, skeleton, colors,
+            score_thresholds: as above, with defaults filled in; ``sigmas`` stays None for
+            MPII-16 when not given.
     """
 
     def __init__(self, num_joints: int, names: Optional[List[str]] = None,
@@ -104,7 +109,8 @@ class KeypointMeta:
                  upper_body_ids: Optional[List[int]] = None,
                  sigmas: Optional[List[float]] = None,
                  skeleton: Optional[List[List[int]]] = None,
-                 colors: Optional[List[List[int]]] = None) -> None:
+                 colors: Optional[List[List[int]]] = None,
+                 score_thresholds: Optional[List[float]] = None) -> None:
         if isinstance(num_joints, bool) or not isinstance(num_joints, (int, np.integer)) \
                 or num_joints <= 0:
             raise ValueError(f'num_joints must be a positive integer, got {num_joints!r}')
@@ -125,6 +131,8 @@ class KeypointMeta:
         self.skeleton = _int_pairs(pick(skeleton, 'skeleton', []), 'skeleton')
         chosen_colors = colors if colors is not None else _default_colors(self.num_joints)
         self.colors = [[int(c) for c in color] for color in chosen_colors]
+        self.score_thresholds = (None if score_thresholds is None
+                                 else [float(v) for v in score_thresholds])
 
     def __repr__(self) -> str:
         kind = self.preset_name or 'custom'
@@ -190,6 +198,16 @@ class KeypointMeta:
             if len(color) != 3 or not all(0 <= c <= 255 for c in color):
                 raise ValueError(f'keypoint_colors[{i}] = {color} must be three ints in 0..255')
 
+    def _validate_score_thresholds(self) -> None:
+        if self.score_thresholds is None:
+            return
+        if len(self.score_thresholds) != self.num_joints:
+            raise ValueError(f'keypoint_score_thresholds has {len(self.score_thresholds)} values '
+                             f'but num_joints is {self.num_joints}')
+        for i, value in enumerate(self.score_thresholds):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'keypoint_score_thresholds[{i}] = {value} must be in [0, 1]')
+
     def validate(self) -> 'KeypointMeta':
         """Check every field against ``num_joints``.
 
@@ -208,6 +226,7 @@ class KeypointMeta:
         self._validate_sigmas()
         self._validate_skeleton()
         self._validate_colors()
+        self._validate_score_thresholds()
         return self
 
     # ------------------------------------------------------------------ derived values
@@ -238,6 +257,12 @@ class KeypointMeta:
         self._validate_sigmas()
         return np.asarray(self.sigmas, dtype=np.float64)
 
+    def joint_thresholds(self, default: float) -> List[float]:
+        """K per-joint score thresholds: ``score_thresholds`` when set, else ``default`` for all."""
+        if self.score_thresholds is not None:
+            return list(self.score_thresholds)
+        return [float(default)] * self.num_joints
+
     # ------------------------------------------------------------------ (de)serialisation
 
     @classmethod
@@ -245,7 +270,8 @@ class KeypointMeta:
         """Build and validate from the top-level config keys.
 
         Reads ``num_joints`` (required), ``keypoint_names``, ``flip_perm``, ``upper_body_ids``,
-        ``sigmas``, ``skeleton`` and ``keypoint_colors``; other keys are ignored.
+        ``sigmas``, ``skeleton``, ``keypoint_colors`` and ``keypoint_score_thresholds``; other
+        keys are ignored.
 
         Raises:
             KeyError: when ``num_joints`` is missing.
@@ -272,7 +298,8 @@ class KeypointMeta:
         return cls.from_config(data)
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain dict with the config key names (for ``infer_cfg.yml``); ``sigmas`` may be None."""
+        """Plain dict with the config key names (for ``infer_cfg.yml``); ``sigmas`` and
+        ``keypoint_score_thresholds`` may be None."""
         return {
             'num_joints': self.num_joints,
             'keypoint_names': list(self.names),
@@ -281,4 +308,6 @@ class KeypointMeta:
             'sigmas': None if self.sigmas is None else list(self.sigmas),
             'skeleton': [list(link) for link in self.skeleton],
             'keypoint_colors': [list(c) for c in self.colors],
+            'keypoint_score_thresholds': (None if self.score_thresholds is None
+                                          else list(self.score_thresholds)),
         }

@@ -61,6 +61,13 @@ def test_dict_round_trip(num_joints):
     assert again.to_dict() == meta.to_dict()
 
 
+def test_per_joint_score_thresholds_from_config_or_one_default():
+    meta = KeypointMeta.from_config({'num_joints': 3, 'keypoint_score_thresholds': [0.2, 0.5, 0.9]})
+    assert meta.joint_thresholds(0.4) == [0.2, 0.5, 0.9]
+    assert KeypointMeta.from_dict(meta.to_dict()).score_thresholds == [0.2, 0.5, 0.9]
+    assert KeypointMeta(3).joint_thresholds(0.4) == [0.4, 0.4, 0.4]
+
+
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(KeyError, match='flip_pairs'):
         KeypointMeta.from_dict({'num_joints': 5, 'flip_pairs': []})
@@ -83,6 +90,8 @@ def test_from_config_needs_num_joints():
      r'skeleton link 1 \[2, 17\] is out of range for num_joints=17'),
     ({'upper_body_ids': [0, 20]}, r'upper_body_ids entry 1 \(20\) is out of range'),
     ({'names': ['a'] * 3}, r'keypoint_names has 3 names but num_joints is 17'),
+    ({'score_thresholds': [0.3] * 16}, r'keypoint_score_thresholds has 16 values'),
+    ({'score_thresholds': [0.3] * 16 + [1.5]}, r'keypoint_score_thresholds\[16\] = 1.5'),
 ])
 def test_validation_errors_name_the_problem(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -41,7 +41,9 @@ class TopDownPipeline:
     Args:
         detector: person detector (class 0 boxes are used).
         keypoint_detector: top-down keypoint model.
-        keypoint_threshold: joint score to draw and to feed the smoother.
+        keypoint_threshold: joint score to draw and to enter OKS tracking; also the smoother's
+            threshold for every joint unless the model metadata has
+            ``keypoint_score_thresholds``.
         track: give persons stable ids across frames (videos).
         smooth: smooth every tracked person's keypoints (needs ``track``).
         filter_type: ``'OneEuro'`` or ``'EMA'``.
@@ -71,6 +73,12 @@ class TopDownPipeline:
         """Keypoint metadata (known after the first prediction for exports without it)."""
         return self.keypoint_detector.meta
 
+    def _joint_thresholds(self, num_joints: int) -> List[float]:
+        """K smoother thresholds: the model's per-joint ones, else ``keypoint_threshold``."""
+        if self.meta is None:
+            return [self.keypoint_threshold] * num_joints
+        return self.meta.joint_thresholds(self.keypoint_threshold)
+
     def _tracker(self, num_joints: int) -> PoseTracker:
         if self.tracker is None:
             meta = self.meta
@@ -80,7 +88,7 @@ class TopDownPipeline:
             if self.smooth:
                 def factory() -> KeypointSmoother:
                     return KeypointSmoother(num_joints, self.filter_type, self.fps,
-                                            [self.keypoint_threshold] * num_joints,
+                                            self._joint_thresholds(num_joints),
                                             **self.smoother_params)
             self.tracker = PoseTracker(sigmas, score_threshold=self.keypoint_threshold,
                                        smoother_factory=factory)

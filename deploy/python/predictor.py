@@ -13,6 +13,8 @@ from typing import Any, Dict, Iterator, List, Tuple
 import numpy as np
 import yaml
 
+from ppkpt.metadata import CONFIG_KEYS
+
 __all__ = ['InferConfig', 'Predictor', 'StageTimer', 'find_model_files', 'load_infer_cfg',
            'peak_memory_mb', 'benchmark_report', 'RUN_MODES', 'DEVICES']
 
@@ -49,10 +51,6 @@ class InferConfig:
     raw: Dict[str, Any] = field(default_factory=dict)
 
 
-_METADATA_KEYS = ('num_joints', 'keypoint_names', 'flip_perm', 'upper_body_ids', 'sigmas',
-                  'skeleton', 'keypoint_colors')
-
-
 def load_infer_cfg(model_dir: str) -> InferConfig:
     """Read ``model_dir/infer_cfg.yml``.
 
@@ -71,7 +69,7 @@ def load_infer_cfg(model_dir: str) -> InferConfig:
     if not isinstance(preprocess, list) or not all(
             isinstance(op, dict) and 'type' in op for op in preprocess):
         raise ValueError(f'{path}: `Preprocess` must be a list of {{type: OpName, ...}} mappings')
-    metadata = {key: raw[key] for key in _METADATA_KEYS if raw.get(key) is not None}
+    metadata = {key: raw[key] for key in CONFIG_KEYS.values() if raw.get(key) is not None}
     return InferConfig(arch=str(raw['arch']), preprocess=preprocess,
                        mode=str(raw.get('mode', 'paddle')),
                        label_list=list(raw.get('label_list') or []),

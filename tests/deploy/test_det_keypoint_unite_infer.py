@@ -146,3 +146,18 @@ def test_images_mode_writes_annotated_images_and_json(tmp_path, detector_model_d
     assert len(persons) == 2 and all(p['track_id'] is None for p in persons)
     np.testing.assert_allclose(np.asarray(persons[0]['keypoints'])[:, :2], [[50, 90]] * 3, atol=4)
     assert not np.array_equal(cv2.imread(str(out / 'f0.png')), _blob_frame(0))
+
+
+def test_smoother_thresholds_come_from_the_model_metadata() -> None:
+    from types import SimpleNamespace
+
+    from ppkpt.metadata import KeypointMeta
+
+    def smoother_thresholds(meta):
+        pipeline = unite.TopDownPipeline(None, SimpleNamespace(meta=meta), keypoint_threshold=0.4,
+                                         smooth=True)
+        return pipeline._tracker(3).smoother_factory().score_thresholds.tolist()
+
+    assert smoother_thresholds(KeypointMeta(3, score_thresholds=[0.1, 0.6, 0.9])) == \
+        [0.1, 0.6, 0.9]
+    assert smoother_thresholds(KeypointMeta(3)) == [0.4, 0.4, 0.4]

@@ -17,7 +17,7 @@ The MPII preset defines no sigmas (MPII is evaluated with PCKh); asking it for O
 This module imports only numpy and the standard library, so deploy code can use it.
 """
 import colorsys
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -175,15 +175,20 @@ class KeypointMeta:
         if len(set(self.upper_body_ids)) != len(self.upper_body_ids):
             raise ValueError(f'upper_body_ids has repeated joints: {self.upper_body_ids}')
 
-    def _validate_sigmas(self) -> None:
-        if self.sigmas is None:
+    def _check_per_joint(self, values: Optional[List[float]], key: str,
+                         is_valid: Callable[[float], bool], rule: str) -> None:
+        """Check an optional list of K per-joint numbers, naming ``key`` and the bad entry."""
+        if values is None:
             return
-        if len(self.sigmas) != self.num_joints:
-            raise ValueError(f'sigmas has {len(self.sigmas)} values but num_joints is '
+        if len(values) != self.num_joints:
+            raise ValueError(f'{key} has {len(values)} values but num_joints is '
                              f'{self.num_joints}')
-        for i, sigma in enumerate(self.sigmas):
-            if not sigma > 0:
-                raise ValueError(f'sigmas[{i}] = {sigma} must be positive')
+        for i, value in enumerate(values):
+            if not is_valid(value):
+                raise ValueError(f'{key}[{i}] = {value} must be {rule}')
+
+    def _validate_sigmas(self) -> None:
+        self._check_per_joint(self.sigmas, 'sigmas', lambda v: v > 0, 'positive')
 
     def _validate_skeleton(self) -> None:
         for i, link in enumerate(self.skeleton):
@@ -199,14 +204,8 @@ class KeypointMeta:
                 raise ValueError(f'keypoint_colors[{i}] = {color} must be three ints in 0..255')
 
     def _validate_score_thresholds(self) -> None:
-        if self.score_thresholds is None:
-            return
-        if len(self.score_thresholds) != self.num_joints:
-            raise ValueError(f'keypoint_score_thresholds has {len(self.score_thresholds)} values '
-                             f'but num_joints is {self.num_joints}')
-        for i, value in enumerate(self.score_thresholds):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'keypoint_score_thresholds[{i}] = {value} must be in [0, 1]')
+        self._check_per_joint(self.score_thresholds, 'keypoint_score_thresholds',
+                              lambda v: 0.0 <= v <= 1.0, 'in [0, 1]')
 
     def validate(self) -> 'KeypointMeta':
         """Check every field against ``num_joints``.

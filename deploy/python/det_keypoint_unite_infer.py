@@ -12,6 +12,7 @@ person gets a stable ``track_id`` and, with ``--smooth``, a per-track filter.
 import argparse
 import os
 import sys
+from functools import partial
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -84,15 +85,15 @@ class TopDownPipeline:
             meta = self.meta
             sigmas = (meta.sigmas if meta is not None and meta.sigmas is not None
                       else [DEFAULT_SIGMA] * num_joints)
-            factory = None
-            if self.smooth:
-                def factory() -> KeypointSmoother:
-                    return KeypointSmoother(num_joints, self.filter_type, self.fps,
-                                            self._joint_thresholds(num_joints),
-                                            **self.smoother_params)
+            factory = partial(self._smoother, num_joints) if self.smooth else None
             self.tracker = PoseTracker(sigmas, score_threshold=self.keypoint_threshold,
                                        smoother_factory=factory)
         return self.tracker
+
+    def _smoother(self, num_joints: int) -> KeypointSmoother:
+        """A new filter for one track."""
+        return KeypointSmoother(num_joints, self.filter_type, self.fps,
+                                self._joint_thresholds(num_joints), **self.smoother_params)
 
     def process(self, image_rgb: np.ndarray) -> Dict[str, np.ndarray]:
         """Detect, estimate and (for videos) track the persons of one frame.

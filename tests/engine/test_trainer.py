@@ -11,7 +11,7 @@ from ppkpt.core.cli import load_with_overrides
 from ppkpt.engine.env import fill_keypoint_metadata
 from ppkpt.engine.trainer import Trainer
 
-from helpers import PLIER_CONFIG, ROOT, run_tool, tiny_plier_options
+from helpers import PLIER_CONFIG, run_tool, tiny_plier_options
 
 
 def make_trainer(data_dir, save_dir, extra=(), mode='train'):

@@ -18,7 +18,8 @@ setup(
         'tqdm',
     ],
     extras_require={
-        'test': ['pytest'],
+        'test': ['pytest', 'paddle2onnx>=2.1', 'onnxruntime'],
+        'onnx': ['paddle2onnx>=2.1', 'onnxruntime'],
         'vdl': ['visualdl'],
     },
 )

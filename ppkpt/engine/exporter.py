@@ -124,10 +124,10 @@ def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape:
 def export_onnx(model_dir: str, opset_version: int = 11) -> str:
     """Convert an exported model directory to ``model_dir/model.onnx`` with paddle2onnx.
 
-    Experimental: paddle2onnx 2.1.0 converts Paddle 3.3.1 PIR programs, but the
-    ``repeat_interleave`` upsampling used by HRNet and CenterNet becomes an ONNX ``Tile`` node
-    that onnxruntime rejects at run time (see docs/deploy.md). Graph optimisation is off:
-    paddle2onnx's default optimiser (polygraphy) pip-installs packages at run time.
+    paddle2onnx 2.1 converts Paddle 3.3 PIR programs; ppkpt's HRNet and CenterNet exports run
+    in onnxruntime with the same outputs as Paddle Inference (see docs/deploy.md). Graph
+    optimisation is off: paddle2onnx's default optimiser (polygraphy) pip-installs packages at
+    run time.
 
     Raises:
         ImportError: when paddle2onnx is not installed.

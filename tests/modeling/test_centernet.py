@@ -12,8 +12,7 @@ from ppkpt.data.transforms.common import NormalizeImage, Permute
 from ppkpt.data.transforms.detection import CenterNetTarget, DetResize
 from ppkpt.modeling.architectures.centernet import CenterNet
 from ppkpt.modeling.backbones.lite_backbone import LiteBackbone
-from ppkpt.modeling.heads.centernet_head import (CenterNetHead, decode_centernet,
-                                                 upsample_nearest2x)
+from ppkpt.modeling.heads.centernet_head import CenterNetHead, decode_centernet
 from ppkpt.modeling.losses.centernet_loss import (CenterNetLoss, centernet_focal_loss,
                                                   masked_l1_loss)
 
@@ -47,12 +46,6 @@ def test_backbone_out_shape_matches_features():
         assert feat.shape == [1, spec.channels, 64 // spec.stride, 96 // spec.stride]
     with pytest.raises(ValueError, match='4 stages'):
         LiteBackbone(channels=[16, 32])
-
-
-def test_upsample_is_exact_nearest():
-    x = paddle.arange(6, dtype='float32').reshape([1, 1, 2, 3])
-    expected = np.repeat(np.repeat(x.numpy(), 2, axis=2), 2, axis=3)
-    np.testing.assert_array_equal(upsample_nearest2x(x).numpy(), expected)
 
 
 def test_head_shapes_and_prior_bias():

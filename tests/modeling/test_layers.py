@@ -67,3 +67,20 @@ def test_se_layer_gates_channels():
     assert out.shape == (2, 32, 3, 3)
     assert np.all((out > 0) & (out < 1))
     np.testing.assert_allclose(out[:, :, 0, 0], out[:, :, 2, 1])
+
+
+def test_upsample_nearest_gradient_and_unknown_sizes_match_interpolate():
+    data = np.random.default_rng(1).normal(size=(2, 3, 3, 5)).astype('float32')
+    x, y = paddle.to_tensor(data, stop_gradient=False), paddle.to_tensor(data, stop_gradient=False)
+    weight = paddle.to_tensor(np.random.default_rng(2).normal(size=(2, 3, 6, 10)).astype('float32'))
+    (upsample_nearest(x, 2) * weight).sum().backward()
+    (F.interpolate(y, scale_factor=2, mode='nearest') * weight).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-6)
+    traced = paddle.jit.to_static(_upsample_by_4, full_graph=True,
+                                  input_spec=[paddle.static.InputSpec([None, 3, None, None])])
+    np.testing.assert_array_equal(traced(paddle.to_tensor(data)).numpy(),
+                                  np.repeat(np.repeat(data, 4, axis=2), 4, axis=3))
+
+
+def _upsample_by_4(x: paddle.Tensor) -> paddle.Tensor:
+    return upsample_nearest(x, 4)

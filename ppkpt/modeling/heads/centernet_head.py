@@ -11,20 +11,11 @@ import paddle.nn.functional as F
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.modeling.backbones.lite_backbone import ConvBNReLU, FeatureSpec
+from ppkpt.modeling.layers import upsample_nearest
 
-__all__ = ['upsample_nearest2x', 'CenterNetNeck', 'CenterNetHead', 'gather_map_values',
-           'decode_centernet']
+__all__ = ['CenterNetNeck', 'CenterNetHead', 'gather_map_values', 'decode_centernet']
 
 HEATMAP_BIAS = -2.19  # sigmoid(-2.19) ~= 0.1, the CenterNet prior for the centre heatmap
-
-
-def upsample_nearest2x(x: paddle.Tensor) -> paddle.Tensor:
-    """Nearest-neighbour x2 upsampling [N, C, H, W] -> [N, C, 2H, 2W].
-
-    Built from ``repeat_interleave`` because ``F.interpolate(mode='nearest')`` fails in the
-    oneDNN PIR predictor of Paddle 3.3.
-    """
-    return paddle.repeat_interleave(paddle.repeat_interleave(x, 2, axis=2), 2, axis=3)
 
 
 class CenterNetNeck(nn.Layer):
@@ -56,7 +47,7 @@ class CenterNetNeck(nn.Layer):
         """Fuse ``feats`` (finest first) into [N, C, H0, W0] at the finest stride."""
         x = self.laterals[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
-            x = upsample_nearest2x(x) + self.laterals[level](feats[level])
+            x = upsample_nearest(x, 2) + self.laterals[level](feats[level])
             x = self.smooths[level](x)
         return x
 

@@ -17,7 +17,7 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, add_common_args,  # noqa: E402
+from deploy.python.io_utils import (VideoSink, VideoSource, deploy_parser,  # noqa: E402
                                     run_on_input, write_json)
 from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  # noqa: E402
                                      find_model_files)
@@ -146,10 +146,7 @@ def _box_records(boxes: np.ndarray) -> List[Dict[str, Any]]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of this script."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model_dir', required=True, help='exported detector directory')
-    add_common_args(parser)
+    parser = deploy_parser(__doc__, [('--model_dir', 'exported detector directory')])
     parser.add_argument('--threshold', type=float, default=0.5, help='minimum box score')
     parser.add_argument('--nms_iou', type=float, default=1.0,
                         help='per-class NMS IoU applied to the kept boxes (1.0: off)')

@@ -21,7 +21,7 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from deploy.python.det_infer import Detector  # noqa: E402
-from deploy.python.io_utils import (VideoSink, VideoSource, add_common_args,  # noqa: E402
+from deploy.python.io_utils import (VideoSink, VideoSource, deploy_parser,  # noqa: E402
                                     run_on_input, str2bool, write_json)
 from deploy.python.keypoint_infer import KeypointDetector  # noqa: E402
 from deploy.python.predictor import benchmark_report, find_model_files  # noqa: E402
@@ -216,12 +216,9 @@ def run_images(pipeline: TopDownPipeline, files: List[str], output_dir: str,
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of this script."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--det_model_dir', required=True, help='exported detector directory')
-    parser.add_argument('--keypoint_model_dir', required=True,
-                        help='exported top-down keypoint model directory')
-    add_common_args(parser)
+    parser = deploy_parser(__doc__, [
+        ('--det_model_dir', 'exported detector directory'),
+        ('--keypoint_model_dir', 'exported top-down keypoint model directory')])
     parser.add_argument('--det_threshold', type=float, default=0.5, help='minimum box score')
     parser.add_argument('--det_nms_iou', type=float, default=0.5,
                         help='per-class NMS IoU on the detector boxes, so one object gives one '

@@ -9,13 +9,15 @@ import glob
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import cv2
 import numpy as np
 
+from deploy.python.predictor import DEVICES, RUN_MODES
+
 __all__ = ['VideoSource', 'VideoSink', 'list_images', 'write_json', 'str2bool', 'IMAGE_EXTS',
-           'add_common_args', 'run_on_input']
+           'deploy_parser', 'run_on_input']
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 _DEFAULT_FPS = 30.0
@@ -110,21 +112,35 @@ class VideoSource:
         self._capture.release()
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Add the flags every deploy CLI shares: the input (``--image_file``, ``--image_dir``,
-    ``--video_file``, ``--camera_id``), ``--output_dir``, ``--run_benchmark`` and the predictor
-    settings (``--device``, ``--run_mode``, ``--cpu_threads``, ``--enable_mkldnn``)."""
+def deploy_parser(description: str, model_dirs: Sequence[Tuple[str, str]]
+                  ) -> argparse.ArgumentParser:
+    """The argument parser every deploy CLI starts from.
+
+    Args:
+        description: the script's docstring (shown by ``--help``).
+        model_dirs: ``(flag, help)`` of each required model-directory flag.
+
+    Returns:
+        A parser with those flags, the input (``--image_file``, ``--image_dir``,
+        ``--video_file``, ``--camera_id``), ``--output_dir``, ``--run_benchmark`` and the
+        predictor settings (``--device``, ``--run_mode``, ``--cpu_threads``, ``--enable_mkldnn``).
+    """
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag, help_text in model_dirs:
+        parser.add_argument(flag, required=True, help=help_text)
     parser.add_argument('--image_file', default=None, help='one image')
     parser.add_argument('--image_dir', default=None, help='a directory of images')
     parser.add_argument('--video_file', default=None, help='a video file')
     parser.add_argument('--camera_id', type=int, default=-1, help='camera index (>= 0 to use)')
     parser.add_argument('--output_dir', default='output', help='where every output goes')
     parser.add_argument('--run_benchmark', action='store_true', help='print per-stage timings')
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'gpu'])
-    parser.add_argument('--run_mode', default='paddle', choices=['paddle', 'trt_fp32', 'trt_fp16'])
+    parser.add_argument('--device', default='cpu', choices=list(DEVICES))
+    parser.add_argument('--run_mode', default='paddle', choices=list(RUN_MODES))
     parser.add_argument('--cpu_threads', type=int, default=2, help='CPU math threads')
     parser.add_argument('--enable_mkldnn', type=str2bool, default=True,
                         help='oneDNN on CPU (true/false)')
+    return parser
 
 
 def _open_input(args: argparse.Namespace) -> Tuple[Optional[List[str]], Optional[VideoSource]]:
@@ -140,7 +156,7 @@ def run_on_input(args: argparse.Namespace, build: Callable[[Optional[VideoSource
                  run_video: Callable[[Model, VideoSource], Result],
                  run_images: Callable[[Model, List[str]], Result]
                  ) -> Tuple[Model, Result, float]:
-    """Open the input of :func:`add_common_args`, build the model (given the video source, or
+    """Open the input of :func:`deploy_parser`, build the model (given the video source, or
     None for images), create ``--output_dir`` and run on the video or the images.
 
     The source is closed even when a step fails.

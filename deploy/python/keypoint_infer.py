@@ -16,7 +16,7 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, add_common_args,  # noqa: E402
+from deploy.python.io_utils import (VideoSink, VideoSource, deploy_parser,  # noqa: E402
                                     run_on_input, str2bool, write_json)
 from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  # noqa: E402
                                      find_model_files)
@@ -236,10 +236,7 @@ def _run_video(detector: KeypointDetector, source: VideoSource, args: argparse.N
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI of this script."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model_dir', required=True, help='exported keypoint model directory')
-    add_common_args(parser)
+    parser = deploy_parser(__doc__, [('--model_dir', 'exported keypoint model directory')])
     parser.add_argument('--batch_size', type=int, default=1, help='crops per predictor call')
     parser.add_argument('--threshold', type=float, default=0.5, help='joint score to draw')
     parser.add_argument('--save_results', action='store_true', help='write keypoint_results.json')

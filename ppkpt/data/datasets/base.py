@@ -1,6 +1,7 @@
 """Shared machinery of the top-down keypoint datasets: lazy parsing, checks, image reading."""
 import logging
 import os
+from abc import ABCMeta, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -36,7 +37,7 @@ def build_ops(transform: Sequence[Any], owner: str) -> List[Callable]:
     return ops
 
 
-class KeypointTopDownBaseDataset(Dataset):
+class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
     """Base class of the top-down datasets: one record per annotated (or detected) instance.
 
     The constructor only stores its arguments. Annotations are parsed, and every referenced
@@ -140,9 +141,9 @@ class KeypointTopDownBaseDataset(Dataset):
 
     # ------------------------------------------------------------------ subclass hooks
 
+    @abstractmethod
     def _load_records(self) -> List[Dict[str, Any]]:
-        """Parse the annotation file into records without images (implemented by subclasses)."""
-        raise NotImplementedError(f'{type(self).__name__} must implement _load_records')
+        """Parse the annotation file into records without images."""
 
     # ------------------------------------------------------------------ internals
 

@@ -1,6 +1,7 @@
 """The command-line tools: print_config, browse_dataset, infer and export."""
 import json
 import os
+import shutil
 
 import cv2
 import numpy as np
@@ -73,6 +74,22 @@ def test_infer_writes_overlays_and_json(plier_data, tiny_weights, tmp_path):
     assert (keypoints[:, 0] >= -cell).all() and (keypoints[:, 0] <= width + cell).all()
     assert (keypoints[:, 1] >= -cell).all() and (keypoints[:, 1] <= height + cell).all()
     assert os.path.isfile(tmp_path / '000000.jpg')
+
+
+def test_infer_dir_predicts_every_image_in_it(plier_data, tiny_weights, tmp_path):
+    image_dir = tmp_path / 'images'
+    image_dir.mkdir()
+    for name in ('000000.jpg', '000001.jpg'):
+        shutil.copy(os.path.join(plier_data, 'images', 'val', name), image_dir / name)
+    (image_dir / 'notes.txt').write_text('not an image')
+    out = tmp_path / 'out'
+    run_tool(['tools/infer.py', '-c', PLIER_CONFIG, '--infer_dir', str(image_dir),
+              '--output_dir', str(out), '-o', *tiny_plier_options(plier_data, str(tmp_path)),
+              f'weights={tiny_weights}'])
+    result = json.loads((out / 'keypoints.json').read_text())
+    assert sorted(os.path.basename(r['image_file']) for r in result['results']) == \
+        ['000000.jpg', '000001.jpg']
+    assert (out / '000000.jpg').is_file() and (out / '000001.jpg').is_file()
 
 
 def test_export_writes_model_and_infer_cfg_without_touching_data(tiny_weights, tmp_path):

@@ -23,7 +23,7 @@ from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  #
 from deploy.python.preprocess import (TopDownEvalAffine, build_preprocess,  # noqa: E402
                                      decode_image)
 from ppkpt.codecs.heatmap import HeatmapCodec  # noqa: E402
-from ppkpt.geometry import box_to_center_scale, transform_preds  # noqa: E402
+from ppkpt.geometry import box_to_center_scale  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
 from ppkpt.visualize import draw_keypoints  # noqa: E402
 
@@ -177,13 +177,11 @@ class KeypointDetector:
         codec = HeatmapCodec(self.affine.trainsize, heatmap_size,
                              target_type='udp' if self.affine.use_udp else 'gaussian',
                              use_dark=self.use_dark)
-        coords, maxvals = codec.decode(heatmaps)
-        out = np.zeros(heatmaps.shape[:2] + (3,), dtype=np.float32)
-        for i, (center, scale) in enumerate(chunk):
-            out[i, :, :2] = transform_preds(coords[i], center, scale * self.affine.pixel_std,
-                                            heatmap_size, use_udp=self.affine.use_udp)
-        out[:, :, 2] = maxvals[..., 0]
-        return out, maxvals[..., 0].mean(axis=1).astype(np.float32)
+        centers = np.asarray([center for center, _ in chunk], dtype=np.float64)
+        scales_px = np.asarray([scale for _, scale in chunk], dtype=np.float64) \
+            * self.affine.pixel_std
+        out = codec.decode_to_image(heatmaps, centers, scales_px)
+        return out, out[:, :, 2].mean(axis=1)
 
     def _check_joints(self, num_joints: int) -> None:
         if self.meta is None:

@@ -10,7 +10,7 @@ from typing import List, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ppkpt.geometry import flip_permutation
+from ppkpt.geometry import flip_permutation, transform_preds
 
 __all__ = ['HeatmapCodec', 'TARGET_TYPES', 'flip_back', 'get_max_preds']
 
@@ -144,6 +144,37 @@ class HeatmapCodec:
         else:
             coords = _quarter_offset_refine(heatmaps, coords)
         return coords.astype(np.float32), maxvals.astype(np.float32)
+
+    def decode_to_image(self, heatmaps: np.ndarray, centers: np.ndarray,
+                        scales_px: np.ndarray) -> np.ndarray:
+        """Decode heatmaps and map the peaks back to image pixels through each crop.
+
+        The inverse crop is the UDP one when this codec's ``target_type`` is ``'udp'``.
+
+        Args:
+            heatmaps: (N, K, H, W) heatmaps of N crops.
+            centers: (N, 2) crop centres in image pixels.
+            scales_px: (N, 2) crop sizes (w, h) in image pixels.
+
+        Returns:
+            (N, K, 3) float32 keypoints (x, y, confidence) in image pixels.
+
+        Raises:
+            ValueError: when ``centers`` or ``scales_px`` is not (N, 2).
+        """
+        coords, maxvals = self.decode(heatmaps)
+        centers = np.asarray(centers, dtype=np.float64)
+        scales_px = np.asarray(scales_px, dtype=np.float64)
+        if centers.shape != (len(coords), 2) or scales_px.shape != (len(coords), 2):
+            raise ValueError(f'decode_to_image: centers and scales_px must be [{len(coords)}, 2], '
+                             f'got {list(centers.shape)} and {list(scales_px.shape)}')
+        heatmap_size = [heatmaps.shape[3], heatmaps.shape[2]]
+        keypoints = np.zeros(coords.shape[:2] + (3,), dtype=np.float32)
+        for i, (center, scale_px) in enumerate(zip(centers, scales_px)):
+            keypoints[i, :, :2] = transform_preds(coords[i], center, scale_px, heatmap_size,
+                                                  use_udp=self.use_udp)
+        keypoints[:, :, 2] = maxvals[..., 0]
+        return keypoints
 
 
 def _positive_size(size: Sequence[int], name: str) -> np.ndarray:

@@ -228,3 +228,29 @@ def test_flip_back_with_no_pairs_only_mirrors():
 def test_flip_back_rejects_out_of_range_pair():
     with pytest.raises(ValueError, match='out of range for 5 joints'):
         flip_back(np.zeros((1, 5, 4, 4)), [[1, 5]])
+
+
+@pytest.mark.parametrize('use_udp', [False, True])
+def test_decode_to_image_inverts_the_crop_of_its_target_type(use_udp):
+    from ppkpt.geometry import get_affine_transform, get_warp_matrix
+
+    center, scale_px, hm_size = np.array([150.0, 90.0]), np.array([96.0, 128.0]), [24, 32]
+    if use_udp:
+        forward = get_warp_matrix(0.0, center * 2.0, np.array(hm_size, float) - 1.0, scale_px)
+    else:
+        forward = get_affine_transform(center, scale_px, 0.0, hm_size)
+    joints = np.array([[130.0, 60.0], [170.5, 120.25], [150.0, 90.0]])
+    in_crop = joints @ forward[:, :2].T + forward[:, 2]
+    ys, xs = np.mgrid[0:hm_size[1], 0:hm_size[0]]
+    heatmaps = np.exp(-((xs[None] - in_crop[:, 0, None, None]) ** 2
+                        + (ys[None] - in_crop[:, 1, None, None]) ** 2) / (2 * 2.0 ** 2))[None]
+    kwargs = dict(input_size=[96, 128], heatmap_size=hm_size, use_dark=True)
+    codec = HeatmapCodec(target_type='udp' if use_udp else 'gaussian', **kwargs)
+    keypoints = codec.decode_to_image(heatmaps, center[None], scale_px[None])
+    assert keypoints.shape == (1, 3, 3)
+    np.testing.assert_allclose(keypoints[0, :, :2], joints, atol=0.3)
+    other = HeatmapCodec(target_type='gaussian' if use_udp else 'udp', **kwargs)
+    assert np.abs(other.decode_to_image(heatmaps, center[None], scale_px[None])[0, :, :2]
+                  - joints).max() > 1.0
+    with pytest.raises(ValueError, match=r'\[1, 2\]'):
+        codec.decode_to_image(heatmaps, center[None], scale_px)

@@ -17,11 +17,9 @@ from paddle.static import InputSpec
 
 from ppkpt.codecs.heatmap import HeatmapCodec
 from ppkpt.core.workspace import register, serializable
-from ppkpt.geometry import flip_permutation, transform_preds
+from ppkpt.geometry import flip_permutation
 
 __all__ = ['TopDownHRNet']
-
-PIXEL_STD = 200.0
 
 
 @register
@@ -42,17 +40,21 @@ class TopDownHRNet(nn.Layer):
         shift_heatmap: shift the flipped heatmaps one pixel right before averaging (corrects
             the half-pixel misalignment of the flipped prediction).
         use_dark: decode with DARK refinement instead of the quarter-pixel offset.
+        use_udp: map the decoded peaks back with the UDP inverse crop; set it to the
+            ``use_udp`` of the eval ``TopDownEvalAffine``.
+        pixel_std: pixels per unit of the batch's ``scale`` (shared with the datasets).
     """
 
     __category__ = 'architecture'
     __inject__ = ['backbone', 'loss']
-    __shared__ = ['num_joints', 'flip_perm']
+    __shared__ = ['num_joints', 'flip_perm', 'pixel_std']
 
     def __init__(self, width: int, num_joints: int,
                  backbone: Union[nn.Layer, str] = 'HRNet',
                  loss: Union[nn.Layer, str] = 'KeyPointMSELoss',
                  flip_perm: Optional[List[List[int]]] = None, flip: bool = True,
-                 shift_heatmap: bool = True, use_dark: bool = True) -> None:
+                 shift_heatmap: bool = True, use_dark: bool = True, use_udp: bool = False,
+                 pixel_std: float = 200.0) -> None:
         super().__init__()
         _check_built('backbone', backbone)
         _check_built('loss', loss)
@@ -71,6 +73,8 @@ class TopDownHRNet(nn.Layer):
         self.flip = flip
         self.shift_heatmap = shift_heatmap
         self.use_dark = use_dark
+        self.use_udp = use_udp
+        self.pixel_std = pixel_std
         self.flip_index = (flip_permutation(flip_perm, num_joints) if flip_perm is not None
                            else np.arange(num_joints))
 
@@ -123,7 +127,7 @@ class TopDownHRNet(nn.Layer):
         Args:
             image: [N, 3, H, W].
             center: [N, 2] box centres in image pixels (Tensor or array).
-            scale: [N, 2] box sizes in units of 200 px (Tensor or array).
+            scale: [N, 2] box sizes in units of ``pixel_std`` px (Tensor or array).
 
         Returns:
             ``{'keypoint': (N, K, 3), 'score': (N,)}`` float32 arrays.
@@ -131,18 +135,14 @@ class TopDownHRNet(nn.Layer):
         heatmaps = self.test_heatmaps(image).numpy()
         codec = HeatmapCodec(input_size=[image.shape[3], image.shape[2]],
                              heatmap_size=[heatmaps.shape[3], heatmaps.shape[2]],
+                             target_type='udp' if self.use_udp else 'gaussian',
                              use_dark=self.use_dark)
-        coords, maxvals = codec.decode(heatmaps)
-        center, scale_px = _as_array(center), _as_array(scale) * PIXEL_STD
-        if center.shape != (len(coords), 2) or scale_px.shape != (len(coords), 2):
-            raise ValueError(f"TopDownHRNet: inputs['center'] and inputs['scale'] must be "
-                             f'[{len(coords)}, 2], got {list(center.shape)} and '
-                             f'{list(scale_px.shape)}')
-        output_size = [heatmaps.shape[3], heatmaps.shape[2]]
-        preds = np.stack([transform_preds(coords[i], center[i], scale_px[i], output_size)
-                          for i in range(len(coords))])
-        keypoints = np.concatenate([preds, maxvals], axis=-1).astype(np.float32)
-        return {'keypoint': keypoints, 'score': maxvals[..., 0].mean(axis=1).astype(np.float32)}
+        try:
+            keypoints = codec.decode_to_image(heatmaps, _as_array(center),
+                                              _as_array(scale) * self.pixel_std)
+        except ValueError as err:
+            raise ValueError(f"TopDownHRNet: inputs['center'] and inputs['scale']: {err}") from err
+        return {'keypoint': keypoints, 'score': keypoints[:, :, 2].mean(axis=1)}
 
     def test_heatmaps(self, image: paddle.Tensor) -> paddle.Tensor:
         """Heatmaps [N, K, H/4, W/4] used at evaluation, averaged with the flipped pass if

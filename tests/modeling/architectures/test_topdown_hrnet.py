@@ -158,6 +158,17 @@ def test_eval_maps_peak_back_to_image_pixels():
     np.testing.assert_allclose(out['score'], out['keypoint'][:, :, 2].mean(axis=1))
 
 
+def test_eval_uses_udp_inverse_and_pixel_std_when_set():
+    udp = _pool_model(flip=False, use_udp=True)(_peak_batch(channel=0))
+    # UDP spaces the 12 x 16 heatmap pixels over the box edges: 24 / 11 and 32 / 15 px apart
+    np.testing.assert_allclose(udp['keypoint'][0, 0, :2], [88 + 5 * 24 / 11, 184 + 3 * 32 / 15],
+                               atol=1e-4)
+    batch = _peak_batch(channel=0)
+    batch['scale'] = batch['scale'] * 2.0
+    half_std = _pool_model(flip=False, pixel_std=100.0)(batch)
+    np.testing.assert_allclose(half_std['keypoint'][0, 0], [98.0, 190.0, 1.0], atol=1e-4)
+
+
 def test_flip_test_swaps_pairs_and_shifts():
     plain = _pool_model(flip_perm=[[1, 2]], shift_heatmap=False)(_peak_batch(channel=1))
     np.testing.assert_allclose(plain['keypoint'][0, 1], [98.0, 190.0, 0.5], atol=1e-4)

@@ -103,8 +103,9 @@ class HeatmapCodec:
         windowed = self.target_type != 'dark'
         gauss_x = self._axis_profile(peak[:, 0], anchor[:, 0], width, radius, windowed)
         gauss_y = self._axis_profile(peak[:, 1], anchor[:, 1], height, radius, windowed)
-        target = gauss_y[:, :, None] * gauss_x[:, None, :] * (weight > 0.5)[:, None, None]
-        return target.astype(np.float32), weight[:, None].astype(np.float32)
+        gauss_y *= (weight > 0.5)[:, None]
+        target = gauss_y.astype(np.float32)[:, :, None] * gauss_x.astype(np.float32)[:, None, :]
+        return target, weight[:, None].astype(np.float32)
 
     def _in_bounds(self, anchor: np.ndarray, radius: float) -> np.ndarray:
         """(K,) True where the window around ``anchor`` (K, 2) overlaps the heatmap."""

@@ -19,7 +19,44 @@ def _alpha(cutoff: np.ndarray, dt: float) -> np.ndarray:
     return 1.0 / (1.0 + tau / dt)
 
 
-class OneEuroFilter:
+class _ElementwiseFilter:
+    """Shared state handling of the element-wise filters; subclasses supply :meth:`_step`.
+
+    The first sample (or one of a new shape) passes through and becomes the state. Afterwards
+    masked-out entries pass through and keep their state, and an entry seen for the first time
+    ("fresh") passes through and starts its state; only the other entries are filtered.
+    """
+
+    def __init__(self) -> None:
+        self._value: Optional[np.ndarray] = None
+        self._seen: Optional[np.ndarray] = None
+
+    def _start(self, value: np.ndarray) -> None:
+        """Extra state set up from the first sample (none by default)."""
+
+    def _step(self, value: np.ndarray, dt: float, fresh: np.ndarray,
+              update: np.ndarray) -> np.ndarray:
+        """Filtered value of every entry from ``self._value``; may update the extra state where
+        ``update`` (filtered) or ``fresh`` (restarted)."""
+        raise NotImplementedError
+
+    def _filter(self, value: np.ndarray, dt: float, mask: Optional[np.ndarray]) -> np.ndarray:
+        value = np.asarray(value, dtype=np.float64)
+        mask = np.ones(value.shape, bool) if mask is None else np.asarray(mask, bool)
+        if self._value is None or self._value.shape != value.shape:
+            self._value = value.copy()
+            self._seen = mask.copy()
+            self._start(value)
+            return value.copy()
+        fresh = mask & ~self._seen
+        update = mask & ~fresh
+        filtered = self._step(value, dt, fresh, update)
+        self._value = np.where(mask, np.where(fresh, value, filtered), self._value)
+        self._seen |= mask
+        return np.where(update, filtered, value)
+
+
+class OneEuroFilter(_ElementwiseFilter):
     """One Euro filter (Casiez et al., 2012) applied element-wise to an array.
 
     The cutoff grows with the filtered speed: ``cutoff = min_cutoff + beta * |dx/dt|``, so slow
@@ -36,12 +73,11 @@ class OneEuroFilter:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
             raise ValueError(f'OneEuroFilter needs min_cutoff > 0, d_cutoff > 0 and beta >= 0, '
                              f'got {min_cutoff}, {d_cutoff}, {beta}')
+        super().__init__()
         self.min_cutoff = float(min_cutoff)
         self.beta = float(beta)
         self.d_cutoff = float(d_cutoff)
-        self._value: Optional[np.ndarray] = None
         self._speed: Optional[np.ndarray] = None
-        self._seen: Optional[np.ndarray] = None
 
     def __call__(self, value: np.ndarray, dt: float, mask: Optional[np.ndarray] = None
                  ) -> np.ndarray:
@@ -56,28 +92,23 @@ class OneEuroFilter:
         Returns:
             Filtered array of shape S.
         """
-        value = np.asarray(value, dtype=np.float64)
-        mask = np.ones(value.shape, bool) if mask is None else np.asarray(mask, bool)
         if dt <= 0:
             raise ValueError(f'OneEuroFilter: dt must be positive, got {dt}')
-        if self._value is None or self._value.shape != value.shape:
-            self._value = value.copy()
-            self._speed = np.zeros_like(value)
-            self._seen = mask.copy()
-            return value.copy()
-        fresh = mask & ~self._seen
+        return self._filter(value, dt, mask)
+
+    def _start(self, value: np.ndarray) -> None:
+        self._speed = np.zeros_like(value)
+
+    def _step(self, value: np.ndarray, dt: float, fresh: np.ndarray,
+              update: np.ndarray) -> np.ndarray:
         speed = (value - self._value) / dt
         speed_hat = self._speed + _alpha(np.asarray(self.d_cutoff), dt) * (speed - self._speed)
         cutoff = self.min_cutoff + self.beta * np.abs(speed_hat)
-        filtered = self._value + _alpha(cutoff, dt) * (value - self._value)
-        update = mask & ~fresh
         self._speed = np.where(update, speed_hat, np.where(fresh, 0.0, self._speed))
-        self._value = np.where(mask, np.where(fresh, value, filtered), self._value)
-        self._seen |= mask
-        return np.where(update, filtered, value)
+        return self._value + _alpha(cutoff, dt) * (value - self._value)
 
 
-class EMAFilter:
+class EMAFilter(_ElementwiseFilter):
     """Exponential moving average ``y = alpha * x + (1 - alpha) * y_prev``, element-wise.
 
     Args:
@@ -87,9 +118,8 @@ class EMAFilter:
     def __init__(self, alpha: float = 0.5) -> None:
         if not 0.0 < alpha <= 1.0:
             raise ValueError(f'EMAFilter.alpha must be in (0, 1], got {alpha}')
+        super().__init__()
         self.alpha = float(alpha)
-        self._value: Optional[np.ndarray] = None
-        self._seen: Optional[np.ndarray] = None
 
     def __call__(self, value: np.ndarray, dt: float = 1.0, mask: Optional[np.ndarray] = None
                  ) -> np.ndarray:
@@ -103,18 +133,11 @@ class EMAFilter:
         Returns:
             Filtered array of shape S.
         """
-        value = np.asarray(value, dtype=np.float64)
-        mask = np.ones(value.shape, bool) if mask is None else np.asarray(mask, bool)
-        if self._value is None or self._value.shape != value.shape:
-            self._value = value.copy()
-            self._seen = mask.copy()
-            return value.copy()
-        fresh = mask & ~self._seen
-        filtered = self.alpha * value + (1.0 - self.alpha) * self._value
-        update = mask & ~fresh
-        self._value = np.where(mask, np.where(fresh, value, filtered), self._value)
-        self._seen |= mask
-        return np.where(update, filtered, value)
+        return self._filter(value, dt, mask)
+
+    def _step(self, value: np.ndarray, dt: float, fresh: np.ndarray,
+              update: np.ndarray) -> np.ndarray:
+        return self.alpha * value + (1.0 - self.alpha) * self._value
 
 
 class KeypointSmoother:

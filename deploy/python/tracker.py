@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from deploy.python.smoothing import KeypointSmoother
+from ppkpt.oks import pairwise_oks
 
 __all__ = ['PoseTracker', 'Track', 'box_iou', 'keypoint_oks']
 
@@ -85,15 +86,8 @@ def keypoint_oks(kpts_a: np.ndarray, kpts_b: np.ndarray, areas_b: np.ndarray,
         oks: (A, B) OKS in [0, 1] (0 where no joint counts).
         valid: (A, B) True where at least one joint counts.
     """
-    delta = kpts_a[:, None, :, :2] - kpts_b[None, :, :, :2]
-    dist2 = np.sum(delta ** 2, axis=-1)
-    variance = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
-    scale = np.maximum(np.asarray(areas_b, dtype=np.float64), 1.0)[None, :, None]
-    similarity = np.exp(-dist2 / (2.0 * scale * variance[None, None, :]))
-    used = (kpts_a[:, None, :, 2] >= score_threshold) & (kpts_b[None, :, :, 2] >= score_threshold)
-    count = used.sum(axis=-1)
-    oks = np.where(count > 0, (similarity * used).sum(axis=-1) / np.maximum(count, 1), 0.0)
-    return oks, count > 0
+    scales = np.maximum(np.asarray(areas_b, dtype=np.float64), 1.0)[None, :]
+    return pairwise_oks(kpts_a, kpts_b, scales, sigmas, score_threshold, inclusive=True)
 
 
 class PoseTracker:

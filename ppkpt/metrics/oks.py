@@ -3,6 +3,8 @@ from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ppkpt.oks import pairwise_oks
+
 __all__ = ['compute_oks', 'oks_nms']
 
 _EPS = np.spacing(1)
@@ -51,16 +53,8 @@ def compute_oks(g: Union[np.ndarray, Sequence[float]], d: Union[np.ndarray, Sequ
         raise ValueError(f'OKS shapes disagree: g {gk.shape}, d {dk.shape}, sigmas {sig.shape}')
     areas_d = np.full(len(dk), area_g, dtype=np.float64) if area_d is None \
         else np.asarray(area_d, dtype=np.float64).reshape(-1)
-    variances = (2.0 * sig) ** 2
-    sq_dist = ((dk[:, :, :2] - gk[None, :, :2]) ** 2).sum(axis=-1)
-    scale = (area_g + areas_d)[:, None] / 2.0 + _EPS
-    similarity = np.exp(-sq_dist / variances[None] / scale / 2.0)
-    if in_vis_thre is None:
-        return similarity.mean(axis=1)
-    used = (gk[None, :, 2] > in_vis_thre) & (dk[:, :, 2] > in_vis_thre)
-    counts = used.sum(axis=1)
-    total = (similarity * used).sum(axis=1)
-    return np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
+    scales = (area_g + areas_d)[None, :] / 2.0 + _EPS
+    return pairwise_oks(gk[None], dk, scales, sig, in_vis_thre, inclusive=False)[0][0]
 
 
 def oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,

@@ -90,3 +90,21 @@ def test_default_one_euro_meets_the_video_target_on_demo_motion(tmp_path) -> Non
     smoothed = run(True)
     assert smoothed['jitter_px'] <= 0.7 * raw['jitter_px']
     assert smoothed['mean_error_px'] <= 1.1 * raw['mean_error_px']
+
+
+@pytest.mark.parametrize('make', [lambda: OneEuroFilter(min_cutoff=1.0, beta=0.05),
+                                  lambda: EMAFilter(alpha=0.5)])
+def test_masked_entries_pass_through_and_fresh_entries_restart(make) -> None:
+    filt = make()
+    np.testing.assert_array_equal(filt(np.array([1.0, 2.0]), 0.1, np.array([True, False])),
+                                  [1.0, 2.0])  # the first sample passes through
+    out = filt(np.array([5.0, 7.0]), 0.1, np.array([False, True]))
+    np.testing.assert_array_equal(out, [5.0, 7.0])  # masked out / first seen: pass through
+    out = filt(np.array([5.0, 9.0]), 0.1)
+    assert 1.0 < out[0] < 5.0 and 7.0 < out[1] < 9.0  # both filtered from their own state
+    np.testing.assert_array_equal(filt(np.zeros(3), 0.1), np.zeros(3))  # a new shape restarts
+
+
+def test_one_euro_rejects_non_positive_dt() -> None:
+    with pytest.raises(ValueError, match='dt must be positive'):
+        OneEuroFilter()(np.zeros(2), 0.0)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from deploy.python.smoothing import KeypointSmoother
-from deploy.python.tracker import PoseTracker, box_iou
+from deploy.python.tracker import PoseTracker, box_iou, keypoint_oks
 
 SIGMAS = [0.05] * 4
 
@@ -25,6 +25,19 @@ def _frame(people):
 def test_box_iou() -> None:
     iou = box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])
+
+
+def test_keypoint_oks_scale_is_the_second_area_and_threshold_inclusive() -> None:
+    a = np.array([[[0.0, 0.0, 0.3], [0.0, 0.0, 0.9]]])
+    b = np.array([[[3.0, 4.0, 0.9], [0.0, 0.0, 0.2]], [[3.0, 4.0, 0.9], [0.0, 0.0, 0.9]]])
+    oks, valid = keypoint_oks(a, b, np.array([100.0, 0.25]), [0.1, 0.1], 0.3)
+    # pair 0: only joint 0 counts (score 0.3 reaches the threshold); pair 1: area floored to 1
+    near = np.exp(-25 / (2 * 100.0 * 0.2 ** 2))
+    floored = np.mean([np.exp(-25 / (2 * 1.0 * 0.2 ** 2)), 1.0])
+    np.testing.assert_allclose(oks, [[near, floored]])
+    assert valid.tolist() == [[True, True]]
+    oks, valid = keypoint_oks(a, b, np.array([100.0, 0.25]), [0.1, 0.1], 0.95)
+    assert not valid.any() and not oks.any()
 
 
 def test_ids_survive_a_missed_detection() -> None:

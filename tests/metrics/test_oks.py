@@ -55,3 +55,31 @@ def test_oks_nms_keeps_best_of_duplicates():
     assert oks_nms(db, 0.9, SIGMAS) == [1, 2]
     assert oks_nms(db, 1.0, SIGMAS) == [1, 2, 0]
     assert oks_nms([], 0.9, SIGMAS) == []
+
+
+def test_pairwise_oks_threshold_comparison_and_scale():
+    from ppkpt.oks import pairwise_oks
+    a = np.array([[[0, 0, 0.5], [0, 0, 1.0]]])
+    b = np.array([[[3, 4, 1.0], [0, 0, 0.5]], [[0, 0, 0.2], [0, 0, 0.2]]])
+    near = np.exp(-25 / (2 * 100.0 * (2 * 0.1) ** 2))
+    oks, valid = pairwise_oks(a, b, [[100.0, 100.0]], SIGMAS, 0.5, inclusive=True)
+    np.testing.assert_allclose(oks, [[np.mean([near, 1.0]), 0.0]])  # score 0.5 counts
+    assert valid.tolist() == [[True, False]]
+    oks, valid = pairwise_oks(a, b, 100.0, SIGMAS, 0.5, inclusive=False)
+    np.testing.assert_allclose(oks, [[0.0, 0.0]])  # score 0.5 does not count
+    assert not valid.any()
+    oks, valid = pairwise_oks(a, b, [[100.0, 100.0]], SIGMAS)  # no threshold: every joint
+    np.testing.assert_allclose(oks, [[np.mean([near, 1.0]), 1.0]])
+    assert valid.all()
+
+
+def test_compute_oks_is_a_row_of_pairwise_oks():
+    from ppkpt.oks import pairwise_oks
+    rng = np.random.default_rng(0)
+    g = np.concatenate([rng.uniform(0, 50, (2, 2)), rng.random((2, 1))], axis=1)
+    d = np.concatenate([rng.uniform(0, 50, (5, 2, 2)), rng.random((5, 2, 1))], axis=2)
+    areas = rng.uniform(10, 500, 5)
+    for thre in (None, 0.4):
+        expected = pairwise_oks(g[None], d, (80.0 + areas[None]) / 2.0 + np.spacing(1), SIGMAS,
+                                thre, inclusive=False)[0][0]
+        np.testing.assert_array_equal(compute_oks(g, d, 80.0, SIGMAS, thre, areas), expected)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['KeypointMeta', 'DEFAULT_SIGMA', 'COCO17_SIGMAS', 'CONFIG_KEYS']
+__all__ = ['KeypointMeta', 'DEFAULT_SIGMA', 'COCO17_SIGMAS', 'CONFIG_KEYS', 'default_colors']
 
 DEFAULT_SIGMA = 0.025
 
@@ -61,11 +61,12 @@ CONFIG_KEYS = {'num_joints': 'num_joints', 'names': 'keypoint_names', 'flip_pair
 """Attribute name -> top-level config key."""
 
 
-def _default_colors(num_joints: int) -> List[List[int]]:
-    """K evenly spaced, fully saturated hues as [B, G, R] ints in 0..255."""
+def default_colors(count: int) -> List[List[int]]:
+    """``count`` evenly spaced, fully saturated hues as [B, G, R] ints in 0..255 (the default
+    joint colours, also used by the drawing code for persons)."""
     colors = []
-    for i in range(num_joints):
-        r, g, b = colorsys.hsv_to_rgb(i / max(num_joints, 1), 1.0, 1.0)
+    for i in range(count):
+        r, g, b = colorsys.hsv_to_rgb(i / max(count, 1), 1.0, 1.0)
         colors.append([int(round(b * 255)), int(round(g * 255)), int(round(r * 255))])
     return colors
 
@@ -129,7 +130,7 @@ class KeypointMeta:
         chosen_sigmas = pick(sigmas, 'sigmas', [DEFAULT_SIGMA] * self.num_joints)
         self.sigmas = None if chosen_sigmas is None else [float(v) for v in chosen_sigmas]
         self.skeleton = _int_pairs(pick(skeleton, 'skeleton', []), 'skeleton')
-        chosen_colors = colors if colors is not None else _default_colors(self.num_joints)
+        chosen_colors = colors if colors is not None else default_colors(self.num_joints)
         self.colors = [[int(c) for c in color] for color in chosen_colors]
         self.score_thresholds = (None if score_thresholds is None
                                  else [float(v) for v in score_thresholds])

@@ -5,24 +5,23 @@ keys in ``infer_cfg.yml``), so any number of joints K draws; nothing assumes COC
 
 Dimension names: P persons, K joints.
 """
-import colorsys
 from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
+from ppkpt.metadata import default_colors as _default_color_list
+
 __all__ = ['draw_keypoints', 'default_colors']
 
 
 def default_colors(count: int) -> np.ndarray:
-    """``count`` evenly spaced, saturated hues.
+    """``count`` evenly spaced, saturated hues (the metadata's default joint colours).
 
     Returns:
         (count, 3) int array of [B, G, R] values in 0..255.
     """
-    rgb = [colorsys.hsv_to_rgb(i / max(count, 1), 0.9, 1.0) for i in range(count)]
-    return np.asarray([[round(255 * b), round(255 * g), round(255 * r)] for r, g, b in rgb],
-                      dtype=np.int64).reshape(count, 3)
+    return np.asarray(_default_color_list(count), dtype=np.int64).reshape(count, 3)
 
 
 def _check_inputs(image: np.ndarray, keypoints: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ from ppkpt.core.cli import ArgsParser
 import ppkpt.components  # noqa: F401  (registers every component)
 from ppkpt.core.workspace import create
 from ppkpt.data.datasets.image_folder import ImageFolder, list_images
-from ppkpt.data.reader import to_numpy
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.trainer import Trainer
 from ppkpt.metadata import KeypointMeta
@@ -36,7 +35,6 @@ def predict(trainer: Trainer, images: List[str]) -> List[Dict[str, Any]]:
     with paddle.no_grad():
         for batch in loader:
             outputs = trainer.model(batch)
-            batch = to_numpy(batch)
             for i, image_file in enumerate(batch['image_file']):
                 results.append({'image_file': image_file,
                                 'keypoints': np.asarray(outputs['keypoint'][i]).tolist(),

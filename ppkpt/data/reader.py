@@ -16,7 +16,6 @@ collate then stacks the records), so a batch transform never sees padding or oth
 """
 from typing import Any, Callable, Dict, List, Optional
 
-import paddle
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler
 
 from ppkpt.core.workspace import build_object, register
@@ -115,7 +114,3 @@ class TestReader(EvalReader):
         self.inputs_def = inputs_def
         self.fuse_normalize = fuse_normalize
 
-
-def to_numpy(batch: Dict[str, Any]) -> Dict[str, Any]:
-    """Copy a batch's tensors to numpy arrays (lists of strings stay as they are)."""
-    return {k: v.numpy() if isinstance(v, paddle.Tensor) else v for k, v in batch.items()}

@@ -17,7 +17,6 @@ import paddle.distributed as dist
 from tqdm import tqdm
 
 from ppkpt.core.workspace import create, registered
-from ppkpt.data.reader import to_numpy
 from ppkpt.engine import callbacks as cb
 from ppkpt.engine.checkpoint import (load_pretrain_weight, load_resume, load_weight,
                                      set_state_dict_strict)
@@ -202,7 +201,7 @@ class Trainer:
         tic = time.perf_counter()
         for batch in tqdm(loader, desc='eval', disable=self.rank != 0, leave=False):
             outputs = self.model(batch)
-            metric.update(to_numpy(batch), outputs)
+            metric.update(batch, outputs)
         seconds = time.perf_counter() - tic
         logger.info('Evaluated %d samples in %.1f s (%.1f samples/s)', len(self.eval_dataset),
                     seconds, len(self.eval_dataset) / max(seconds, 1e-9))

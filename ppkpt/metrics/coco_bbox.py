@@ -13,6 +13,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.datasets.coco_box import annotation_box_xywh
+from ppkpt.metrics.keypoint_results import to_numpy
 
 __all__ = ['COCOBoxEval', 'BBOX_STAT_NAMES', 'load_coco_boxes']
 
@@ -20,10 +21,6 @@ logger = logging.getLogger(__name__)
 
 BBOX_STAT_NAMES = ['AP', 'AP .5', 'AP .75', 'AP (S)', 'AP (M)', 'AP (L)',
                    'AR 1', 'AR 10', 'AR', 'AR (S)', 'AR (M)', 'AR (L)']
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    return value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
 
 
 def load_coco_boxes(anno_file: str) -> COCO:
@@ -104,9 +101,9 @@ class COCOBoxEval:
         for key, source in (('im_id', inputs), ('bbox', outputs), ('bbox_num', outputs)):
             if key not in source:
                 raise KeyError(f'COCOBoxEval.update: missing `{key}`')
-        im_ids = _to_numpy(inputs['im_id']).reshape(-1)
-        bbox = _to_numpy(outputs['bbox']).reshape(-1, 6)
-        bbox_num = _to_numpy(outputs['bbox_num']).reshape(-1)
+        im_ids = to_numpy(inputs['im_id']).reshape(-1)
+        bbox = to_numpy(outputs['bbox']).reshape(-1, 6)
+        bbox_num = to_numpy(outputs['bbox_num']).reshape(-1)
         if len(bbox_num) != len(im_ids) or bbox_num.sum() != len(bbox):
             raise ValueError(f'COCOBoxEval.update: {len(im_ids)} images, bbox_num={bbox_num} '
                              f'but {len(bbox)} boxes')

@@ -117,21 +117,25 @@ class Trainer:
             self.lr.step()
             if self.ema is not None:
                 self.ema.update(self.model)
-            self.status.update(step_id=step, losses={k: float(v) for k, v in losses.items()},
+            self.status.update(step_id=step, losses=losses,
                                learning_rate=self.optimizer.get_lr(), data_cost=data_cost,
                                batch_cost=time.perf_counter() - tic)
             cb.dispatch(callbacks, 'on_step_end', self.status)
             tic = time.perf_counter()
 
     def _step(self, model: paddle.nn.Layer, batch: Dict[str, Any], epoch: int, step: int
-              ) -> Dict[str, paddle.Tensor]:
-        """Forward, NaN check, backward and optimiser step (through the AMP scaler on GPU)."""
+              ) -> Dict[str, float]:
+        """Forward, NaN check, backward and optimiser step (through the AMP scaler on GPU).
+
+        Returns:
+            Every loss of the model as a Python float.
+        """
         with paddle.amp.auto_cast(enable=self.scaler is not None, level='O1'):
             losses = model(batch)
         loss = losses['loss']
-        loss_value = float(loss)
-        if not np.isfinite(loss_value):
-            raise FloatingPointError(self._nan_message(epoch, step, loss_value))
+        values = {name: float(value) for name, value in losses.items()}
+        if not np.isfinite(values['loss']):
+            raise FloatingPointError(self._nan_message(epoch, step, values['loss']))
         if self.scaler is None:
             loss.backward()
             self.optimizer.step()
@@ -140,7 +144,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         self.optimizer.clear_grad()
-        return losses
+        return values
 
     def _nan_message(self, epoch: int, step: int, value: float) -> str:
         last = self.status.get('last_checkpoint')

@@ -12,6 +12,9 @@ Two families of crop transforms exist:
       boxes are padded to the output aspect ratio beforehand (:func:`box_to_center_scale`).
     * :func:`get_warp_matrix` (UDP, unbiased data processing): sizes are measured between pixel
       centres, so an output of ``n`` pixels spans ``n - 1`` units.
+
+:func:`crop_matrix` picks one of them from a ``use_udp`` flag; every crop (training, evaluation,
+deployment) and its inverse (:func:`transform_preds`) goes through it.
 """
 import math
 from typing import Sequence, Tuple, Union
@@ -20,8 +23,8 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'get_affine_transform', 'get_warp_matrix', 'affine_transform_points', 'transform_preds',
-    'box_to_center_scale', 'center_scale_to_box', 'flip_permutation',
+    'get_affine_transform', 'get_warp_matrix', 'crop_matrix', 'affine_transform_points',
+    'transform_preds', 'box_to_center_scale', 'center_scale_to_box', 'flip_permutation',
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -120,6 +123,34 @@ def get_warp_matrix(theta_deg: float, size_input: ArrayLike, size_dst: ArrayLike
     return np.concatenate([linear, offset[:, None]], axis=1)
 
 
+def crop_matrix(center: ArrayLike, scale_px: Union[float, ArrayLike], rot_deg: float,
+                output_size: ArrayLike, use_udp: bool = False, inv: bool = False) -> np.ndarray:
+    """Matrix that crops the (rotated) box ``center``/``scale_px`` into an ``output_size`` canvas.
+
+    The classic crop is :func:`get_affine_transform` (no shift); the UDP crop is
+    :func:`get_warp_matrix` with the box centre doubled and ``output_size - 1`` spacing. Mind
+    that the two turn the content in opposite senses for the same ``rot_deg``.
+
+    Args:
+        center: (2,) box centre (x, y) in image pixels.
+        scale_px: (2,) box size (w, h) in pixels (``scale * pixel_std``), or a scalar for a
+            square box.
+        rot_deg: box rotation in degrees.
+        output_size: (2,) canvas size (w, h) in pixels.
+        use_udp: build the UDP matrix instead of the classic one.
+        inv: return the canvas-to-image matrix instead (the classic crop solves for it
+            directly, the UDP one inverts the forward matrix with ``cv2.invertAffineTransform``).
+
+    Returns:
+        (2, 3) float64 matrix mapping image pixels to canvas pixels (or back if ``inv``).
+    """
+    if not use_udp:
+        return get_affine_transform(center, scale_px, rot_deg, output_size, inv=inv)
+    forward = get_warp_matrix(rot_deg, _as_pair(center, 'center') * 2.0,
+                              _as_pair(output_size, 'output_size') - 1.0, scale_px)
+    return cv2.invertAffineTransform(forward) if inv else forward
+
+
 def affine_transform_points(points: np.ndarray, mat: np.ndarray) -> np.ndarray:
     """Apply a (2, 3) affine matrix to many points.
 
@@ -145,9 +176,9 @@ def transform_preds(coords: np.ndarray, center: ArrayLike, scale_px: ArrayLike,
                     output_size: ArrayLike, use_udp: bool = False) -> np.ndarray:
     """Map coordinates from a crop (input or heatmap pixels) back to the image.
 
-    This inverts the crop made with ``center`` and ``scale_px`` at zero rotation:
-    :func:`get_affine_transform` when ``use_udp`` is False, :func:`get_warp_matrix` (with
-    ``output_size - 1`` spacing) when True.
+    This inverts the crop made with ``center`` and ``scale_px`` at zero rotation
+    (:func:`crop_matrix`): :func:`get_affine_transform` when ``use_udp`` is False,
+    :func:`get_warp_matrix` (with ``output_size - 1`` spacing) when True.
 
     Args:
         coords: (K, 2) or (N, K, 2) crop coordinates (x, y); extra trailing columns are kept.
@@ -162,13 +193,7 @@ def transform_preds(coords: np.ndarray, center: ArrayLike, scale_px: ArrayLike,
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim not in (2, 3) or coords.shape[-1] < 2:
         raise ValueError(f'coords must have shape (K, 2) or (N, K, 2), got {coords.shape}')
-    if use_udp:
-        center = _as_pair(center, 'center')
-        forward = get_warp_matrix(0.0, center * 2.0, _as_pair(output_size, 'output_size') - 1.0,
-                                  scale_px)
-        mat = cv2.invertAffineTransform(forward)
-    else:
-        mat = get_affine_transform(center, scale_px, 0.0, output_size, inv=True)
+    mat = crop_matrix(center, scale_px, 0.0, output_size, use_udp=use_udp, inv=True)
     out = coords.copy()
     out[..., :2] = affine_transform_points(coords[..., :2], mat)
     return out

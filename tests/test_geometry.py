@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ppkpt.geometry import (affine_transform_points, box_to_center_scale, center_scale_to_box,
-                            flip_permutation, get_affine_transform, get_warp_matrix,
+                            crop_matrix, flip_permutation, get_affine_transform, get_warp_matrix,
                             transform_preds)
 
 CENTER = np.array([320.0, 200.0])
@@ -79,6 +79,34 @@ def test_warp_matrix_rotation_is_rotation_about_center_then_zoom():
     pts = random_points()
     expected = (((pts - CENTER) @ rot.T) + SCALE_PX / 2) * zoom
     np.testing.assert_allclose(affine_transform_points(pts, mat), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize('rot', [0.0, 25.0, -60.0])
+def test_crop_matrix_is_the_classic_or_the_udp_crop(rot):
+    np.testing.assert_array_equal(crop_matrix(CENTER, SCALE_PX, rot, OUT),
+                                  get_affine_transform(CENTER, SCALE_PX, rot, OUT))
+    np.testing.assert_array_equal(crop_matrix(CENTER, SCALE_PX, rot, OUT, use_udp=True),
+                                  get_warp_matrix(rot, CENTER * 2, OUT - 1.0, SCALE_PX))
+
+
+@pytest.mark.parametrize('use_udp', [False, True])
+@pytest.mark.parametrize('rot', [0.0, 40.0])
+def test_crop_matrix_inverse_undoes_the_forward_matrix(use_udp, rot):
+    fwd = crop_matrix(CENTER, SCALE_PX, rot, OUT, use_udp=use_udp)
+    inv = crop_matrix(CENTER, SCALE_PX, rot, OUT, use_udp=use_udp, inv=True)
+    assert fwd.shape == inv.shape == (2, 3) and fwd.dtype == inv.dtype == np.float64
+    pts = random_points()
+    back = affine_transform_points(affine_transform_points(pts, fwd), inv)
+    np.testing.assert_allclose(back, pts, atol=1e-3)
+
+
+@pytest.mark.parametrize('use_udp', [False, True])
+def test_transform_preds_applies_the_inverse_crop_matrix(use_udp):
+    coords = random_points(17, seed=3).reshape(1, 17, 2)
+    inv = crop_matrix(CENTER, SCALE_PX, 0.0, [48, 64], use_udp=use_udp, inv=True)
+    np.testing.assert_array_equal(transform_preds(coords, CENTER, SCALE_PX, [48, 64],
+                                                  use_udp=use_udp),
+                                  affine_transform_points(coords, inv))
 
 
 def test_affine_transform_points_keeps_leading_shape():

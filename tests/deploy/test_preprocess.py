@@ -1,9 +1,11 @@
 """Deploy preprocess ops, including PaddleDetection detector op semantics."""
+import cv2
 import numpy as np
 import pytest
 
 from deploy.python.preprocess import (DetResize, NormalizeImage, PadStride, Permute, Resize,
                                       TopDownEvalAffine, build_preprocess, decode_image)
+from ppkpt.geometry import crop_matrix
 
 
 def _image(h: int, w: int) -> np.ndarray:
@@ -46,6 +48,40 @@ def test_normalize_and_permute() -> None:
     out, _ = Permute()(out, {})
     assert out.shape == (3, 2, 2)
     np.testing.assert_allclose(out, 2.0)
+
+
+@pytest.mark.parametrize('is_scale', [True, False])
+@pytest.mark.parametrize('norm_type', ['mean_std', 'none'])
+def test_normalize_matches_the_plain_formula(is_scale: bool, norm_type: str) -> None:
+    image = _image(40, 30)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    if not is_scale:
+        mean, std = mean * 255, std * 255
+    out, _ = NormalizeImage(mean.tolist(), std.tolist(), is_scale, norm_type)(image, {})
+    expected = image / 255.0 if is_scale else image.astype(np.float64)
+    if norm_type == 'mean_std':
+        expected = ((expected - mean.astype(np.float32).astype(np.float64))
+                    / std.astype(np.float32).astype(np.float64))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+
+
+def test_normalize_none_keeps_any_channel_count() -> None:
+    image = np.full((2, 3, 4), 51, np.uint8)
+    out, _ = NormalizeImage(norm_type='none')(image, {})
+    assert out.shape == (2, 3, 4)
+    np.testing.assert_allclose(out, 0.2)
+
+
+@pytest.mark.parametrize('use_udp', [False, True])
+def test_topdown_eval_affine_warps_with_the_shared_crop_matrix(use_udp: bool) -> None:
+    image = _image(90, 70)
+    center, scale = np.array([33.0, 41.5]), np.array([0.2, 0.3])
+    out, _ = TopDownEvalAffine([24, 32], use_udp=use_udp)(image, {'center': center,
+                                                                 'scale': scale})
+    mat = crop_matrix(center, scale * 200.0, 0.0, [24, 32], use_udp=use_udp)
+    np.testing.assert_array_equal(out, cv2.warpAffine(image, mat, (24, 32),
+                                                      flags=cv2.INTER_LINEAR))
 
 
 def test_topdown_eval_affine_whole_image_and_given_box() -> None:

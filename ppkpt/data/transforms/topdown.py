@@ -13,14 +13,13 @@ import numpy as np
 
 from ppkpt.codecs.heatmap import HeatmapCodec
 from ppkpt.core.workspace import serializable
-from ppkpt.geometry import (affine_transform_points, box_to_center_scale,
-                            flip_permutation, get_affine_transform, get_warp_matrix)
+from ppkpt.geometry import (affine_transform_points, box_to_center_scale, crop_matrix,
+                            flip_permutation)
 
 __all__ = [
     'RandomFlipHalfBodyTransform', 'TopDownRandomFlip', 'TopDownRandomShiftBboxCenter',
     'TopDownGetRandomScaleRotation', 'TopDownAffine', 'TopDownEvalAffine', 'ToHeatmapsTopDown',
     'ToHeatmapsTopDown_DARK', 'ToHeatmapsTopDown_UDP', 'flip_joints', 'half_body_center_scale',
-    'crop_matrix',
 ]
 
 Record = Dict[str, Any]
@@ -137,25 +136,6 @@ def _random_scale_rotation(scale: np.ndarray, scale_factor: float, rot_factor: f
         rotate = float(np.clip(np.random.randn() * rot_factor, -2.0 * rot_factor,
                                2.0 * rot_factor))
     return (np.asarray(scale, dtype=np.float32) * zoom).astype(np.float32), rotate
-
-
-def crop_matrix(center: np.ndarray, scale: np.ndarray, rotate: float, trainsize: Sequence[int],
-                use_udp: bool, pixel_std: float) -> np.ndarray:
-    """(2, 3) matrix from image pixels to the ``trainsize`` crop of a centre/scale box.
-
-    Args:
-        center: (2,) box centre in pixels.
-        scale: (2,) box size in ``pixel_std`` units.
-        rotate: rotation in degrees.
-        trainsize: crop size [w, h].
-        use_udp: use the UDP matrix (:func:`ppkpt.geometry.get_warp_matrix`).
-        pixel_std: pixels per scale unit.
-    """
-    scale_px = np.asarray(scale, dtype=np.float64) * pixel_std
-    if use_udp:
-        return get_warp_matrix(rotate, np.asarray(center, dtype=np.float64) * 2.0,
-                               np.asarray(trainsize, dtype=np.float64) - 1.0, scale_px)
-    return get_affine_transform(center, scale_px, rotate, trainsize)
 
 
 def _warp(image: np.ndarray, mat: np.ndarray, trainsize: Sequence[int]) -> np.ndarray:
@@ -361,7 +341,7 @@ class TopDownAffine:
 
     Args:
         trainsize: crop size [w, h].
-        use_udp: use the UDP crop matrix.
+        use_udp: use the UDP crop matrix (:func:`ppkpt.geometry.crop_matrix`).
         pixel_std: pixels per scale unit.
     """
 
@@ -375,8 +355,9 @@ class TopDownAffine:
         self.pixel_std = float(pixel_std)
 
     def __call__(self, record: Record) -> Record:
-        mat = crop_matrix(record['center'], record['scale'], float(record.get('rotate', 0.0)),
-                          self.trainsize, self.use_udp, self.pixel_std)
+        scale_px = np.asarray(record['scale'], dtype=np.float64) * self.pixel_std
+        mat = crop_matrix(record['center'], scale_px, float(record.get('rotate', 0.0)),
+                          self.trainsize, use_udp=self.use_udp)
         record['image'] = _warp(record['image'], mat, self.trainsize)
         if 'gt_joints' in record:
             joints = np.array(record['gt_joints'], dtype=np.float32)

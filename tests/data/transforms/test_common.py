@@ -53,6 +53,35 @@ def test_normalize_image_values():
     np.testing.assert_allclose(raw['image'][0, 0], [122.5, -10.0, 10.5])
 
 
+@pytest.mark.parametrize('is_scale', [True, False])
+def test_normalize_image_matches_the_plain_formula(is_scale):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(64, 48, 3), dtype=np.uint8)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    if not is_scale:
+        mean, std = mean * 255, std * 255
+    original = image.copy()
+    out = NormalizeImage(mean.tolist(), std.tolist(), is_scale=is_scale)({'image': image})
+    mean32 = mean.astype(np.float32).astype(np.float64)
+    std32 = std.astype(np.float32).astype(np.float64)
+    expected = ((image / 255.0 if is_scale else image) - mean32) / std32
+    assert out['image'].dtype == np.float32 and out['image'].flags['C_CONTIGUOUS']
+    np.testing.assert_allclose(out['image'], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(image, original)  # the input is not modified
+
+
+def test_normalize_image_takes_strided_and_float_images():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
+    op = NormalizeImage(mean=[0.1, 0.2, 0.3], std=[0.3, 0.2, 0.1])
+    expected = op({'image': image[:, ::-1].copy()})['image']
+    np.testing.assert_array_equal(op({'image': image[:, ::-1]})['image'], expected)
+    np.testing.assert_array_equal(op({'image': image.astype(np.float64)})['image'],
+                                  op({'image': image})['image'])
+    with pytest.raises(ValueError, match=r'\(H, W, 3\)'):
+        op({'image': np.zeros((4, 4, 4), np.uint8)})
+
+
 def test_normalize_image_rejects_bad_arguments():
     with pytest.raises(ValueError, match='3 values'):
         NormalizeImage(mean=[0.5, 0.5], std=[1, 1, 1])

@@ -13,7 +13,8 @@ from ppkpt.data.transforms import (Compose, NormalizeImage, Permute,
                                    TopDownAffine, TopDownEvalAffine,
                                    TopDownGetRandomScaleRotation, TopDownRandomFlip,
                                    TopDownRandomShiftBboxCenter)
-from ppkpt.geometry import box_to_center_scale, transform_preds
+from ppkpt.geometry import (affine_transform_points, box_to_center_scale, crop_matrix,
+                            transform_preds)
 
 COCO_DIR = Path(__file__).resolve().parents[1] / 'coco'
 TRAINSIZE = [192, 256]
@@ -220,6 +221,23 @@ def test_affine_puts_box_center_at_crop_center(coco_person, use_udp):
     assert out['image'].shape == (256, 192, 3) and out['image'].dtype == np.uint8
     expected = np.array([95.5, 127.5]) if use_udp else np.array([96.0, 128.0])
     np.testing.assert_allclose(out['gt_joints'][0, :2], expected, atol=1e-3)
+
+
+@pytest.mark.parametrize('use_udp', [False, True])
+def test_affine_uses_the_shared_crop_matrix(coco_person, use_udp):
+    record = make_record(coco_person, hide=[3])
+    record['rotate'] = 30.0
+    joints = record['gt_joints'].copy()
+    mat = crop_matrix(record['center'], record['scale'].astype(np.float64) * 200, 30.0,
+                      TRAINSIZE, use_udp=use_udp)
+    expected_image = cv2.warpAffine(record['image'], mat, tuple(TRAINSIZE),
+                                    flags=cv2.INTER_LINEAR)
+    out = TopDownAffine(TRAINSIZE, use_udp=use_udp)(record)
+    np.testing.assert_array_equal(out['image'], expected_image)
+    visible = np.arange(17) != 3
+    np.testing.assert_array_equal(out['gt_joints'][visible, :2],
+                                  affine_transform_points(joints[visible, :2], mat))
+    np.testing.assert_array_equal(out['gt_joints'][3], joints[3])
 
 
 def test_affine_crop_content_matches_the_image(coco_person):

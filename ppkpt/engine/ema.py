@@ -70,7 +70,7 @@ class ModelEMA:
                 raise KeyError(f'ModelEMA.update: model entry {key!r} is not in the EMA state; '
                                'the EMA was created from a different model')
             if paddle.is_floating_point(value):
-                self.state[key] = decay * self.state[key] + (1.0 - decay) * value.detach()
+                self.state[key].scale_(decay).add_((1.0 - decay) * value.detach())
             else:
                 self.state[key] = value.detach().clone()
         self.step += 1
@@ -83,8 +83,9 @@ class ModelEMA:
             self.step = 0
 
     def apply(self) -> Dict[str, paddle.Tensor]:
-        """The averaged weights, ready for ``model.set_state_dict`` or saving."""
-        return dict(self.state)
+        """A copy of the averaged weights, ready for ``model.set_state_dict`` or saving (the
+        average itself is updated in place)."""
+        return {k: v.clone() for k, v in self.state.items()}
 
     def state_dict(self) -> Dict[str, Any]:
         """Everything needed to continue the average exactly: weights, step and epoch counters."""

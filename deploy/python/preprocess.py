@@ -8,13 +8,13 @@ Both ppkpt's ops (``TopDownEvalAffine``, ``DetResize``) and the PaddleDetection 
 (``Resize`` with ``target_size`` [h, w], ``keep_ratio``, ``interp``; ``NormalizeImage``;
 ``Permute``; ``PadStride``) are understood, so PaddleDetection-exported detectors work.
 """
-import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from ppkpt.geometry import box_to_center_scale, crop_matrix
+from ppkpt.image_io import read_rgb
 
 __all__ = ['TopDownEvalAffine', 'NormalizeImage', 'Permute', 'Resize', 'DetResize', 'PadStride',
            'Compose', 'build_preprocess', 'decode_image', 'SUPPORTED_OPS']
@@ -30,12 +30,7 @@ def decode_image(image: Any) -> Tuple[np.ndarray, ImInfo]:
         ValueError: when the file cannot be decoded or the array is not (H, W, 3).
     """
     if isinstance(image, str):
-        if not os.path.isfile(image):
-            raise FileNotFoundError(f'image file not found: {image}')
-        bgr = cv2.imdecode(np.fromfile(image, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f'cannot decode image file: {image}')
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        image = read_rgb(image)
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f'expected an (H, W, 3) image, got shape {image.shape}')

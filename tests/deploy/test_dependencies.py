@@ -14,5 +14,6 @@ def test_deploy_imports_no_training_code() -> None:
                             text=True, check=True)
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     allowed = {'ppkpt', 'ppkpt.core', 'ppkpt.core.threads', 'ppkpt.geometry', 'ppkpt.metadata',
-               'ppkpt.codecs', 'ppkpt.codecs.heatmap', 'ppkpt.oks', 'ppkpt.visualize'}
+               'ppkpt.codecs', 'ppkpt.codecs.heatmap', 'ppkpt.image_io', 'ppkpt.oks',
+               'ppkpt.visualize'}
     assert loaded <= allowed, loaded - allowed

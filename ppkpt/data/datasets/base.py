@@ -8,7 +8,7 @@ import numpy as np
 from paddle.io import Dataset
 
 from ppkpt.core.workspace import build_object
-from ppkpt.data.transforms.common import read_rgb
+from ppkpt.image_io import read_rgb
 
 __all__ = ['KeypointTopDownBaseDataset', 'build_ops']
 

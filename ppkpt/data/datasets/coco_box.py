@@ -14,7 +14,7 @@ from paddle.io import Dataset
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.datasets.base import build_ops
-from ppkpt.data.transforms.common import read_rgb
+from ppkpt.image_io import read_rgb
 
 __all__ = ['COCOBoxDataset', 'annotation_box_xywh']
 

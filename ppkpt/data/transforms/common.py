@@ -3,15 +3,14 @@
 Every op is a callable ``op(record) -> record`` on the record dict described in
 ``docs/architecture.md``.
 """
-import os
 from typing import Any, Callable, Dict, List
 
-import cv2
 import numpy as np
 
 from ppkpt.core.workspace import serializable
+from ppkpt.image_io import read_rgb
 
-__all__ = ['Compose', 'Decode', 'NormalizeImage', 'Permute', 'read_rgb']
+__all__ = ['Compose', 'Decode', 'NormalizeImage', 'Permute']
 
 Record = Dict[str, Any]
 
@@ -82,22 +81,6 @@ class Decode:
         record['image'] = image
         record['im_shape'] = np.array(image.shape[:2], dtype=np.float32)
         return record
-
-
-def read_rgb(path: str) -> np.ndarray:
-    """Read an image file as an (H, W, 3) uint8 RGB array (EXIF orientation is ignored).
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` cannot be decoded as an image.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'Image file not found: {path}')
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise ValueError(f'Cannot decode image file (corrupt or not an image): {path}')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @serializable

@@ -12,7 +12,7 @@ from ppkpt.data.transforms.common import NormalizeImage, Permute
 from ppkpt.data.transforms.detection import CenterNetTarget, DetResize
 from ppkpt.modeling.architectures.centernet import CenterNet
 from ppkpt.modeling.backbones.lite_backbone import LiteBackbone
-from ppkpt.modeling.heads.centernet_head import CenterNetHead, decode_centernet
+from ppkpt.modeling.heads.centernet_head import CenterNetHead, CenterNetNeck, decode_centernet
 from ppkpt.modeling.losses.centernet_loss import (CenterNetLoss, centernet_focal_loss,
                                                   masked_l1_loss)
 
@@ -46,6 +46,14 @@ def test_backbone_out_shape_matches_features():
         assert feat.shape == [1, spec.channels, 64 // spec.stride, 96 // spec.stride]
     with pytest.raises(ValueError, match='4 stages'):
         LiteBackbone(channels=[16, 32])
+
+
+def test_neck_fuses_maps_whose_size_is_not_a_multiple_of_32():
+    backbone = LiteBackbone(width_mult=0.5)
+    neck = CenterNetNeck(backbone.out_shape, 16)
+    feats = backbone(paddle.zeros([1, 3, 100, 68]))  # strides 4..32: 25x17 down to 4x3
+    assert [list(f.shape[2:]) for f in feats] == [[25, 17], [13, 9], [7, 5], [4, 3]]
+    assert neck(feats).shape == [1, 16, 25, 17]
 
 
 def test_head_shapes_and_prior_bias():

@@ -4,21 +4,15 @@ The design follows the MobileNetV2 idea: each block expands the channels with a 
 filters them with a 3x3 depthwise conv and projects back with a linear 1x1 conv, with a
 residual connection when the shape is unchanged. A width multiplier scales every stage.
 """
-from typing import List, NamedTuple
+from typing import List
 
 import paddle
 import paddle.nn as nn
 
 from ppkpt.core.workspace import register, serializable
+from ppkpt.modeling.layers import FeatureSpec
 
-__all__ = ['FeatureSpec', 'ConvBNReLU', 'InvertedResidual', 'LiteBackbone']
-
-
-class FeatureSpec(NamedTuple):
-    """Channels and stride (input pixels per feature pixel) of one backbone output."""
-
-    channels: int
-    stride: int
+__all__ = ['ConvBNReLU', 'InvertedResidual', 'LiteBackbone']
 
 
 class ConvBNReLU(nn.Sequential):

@@ -10,8 +10,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.modeling.backbones.lite_backbone import ConvBNReLU, FeatureSpec
-from ppkpt.modeling.layers import upsample_nearest
+from ppkpt.modeling.backbones.lite_backbone import ConvBNReLU
+from ppkpt.modeling.layers import FeatureSpec, crop_to, upsample_nearest
 
 __all__ = ['CenterNetNeck', 'CenterNetHead', 'gather_map_values', 'decode_centernet']
 
@@ -47,7 +47,8 @@ class CenterNetNeck(nn.Layer):
         """Fuse ``feats`` (finest first) into [N, C, H0, W0] at the finest stride."""
         x = self.laterals[-1](feats[-1])
         for level in range(len(feats) - 2, -1, -1):
-            x = upsample_nearest(x, 2) + self.laterals[level](feats[level])
+            lateral = self.laterals[level](feats[level])
+            x = crop_to(upsample_nearest(x, 2), lateral) + lateral
             x = self.smooths[level](x)
         return x
 

@@ -244,8 +244,7 @@ def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> 
     track = source is not None
     fps = source.fps if track else 30.0
     detector = Detector(args.det_model_dir, args.device, args.run_mode, args.cpu_threads,
-                        args.enable_mkldnn, args.det_threshold, class_ids=[PERSON_CLASS],
-                        nms_iou=args.det_nms_iou)
+                        args.enable_mkldnn, args.det_threshold, nms_iou=args.det_nms_iou)
     keypoint_detector = KeypointDetector(args.keypoint_model_dir, args.device, args.run_mode,
                                          args.keypoint_batch_size, args.cpu_threads,
                                          args.enable_mkldnn, args.use_dark)

@@ -20,7 +20,7 @@ import yaml
 
 __all__ = [
     'ConfigError', 'LazyObject', 'register', 'serializable', 'load_config', 'merge_config',
-    'create', 'build_object', 'get_config', 'parse_overrides', 'registered', 'schema_of',
+    'create', 'build_object', 'parse_overrides', 'registered', 'schema_of',
     'filled_config',
 ]
 
@@ -230,11 +230,6 @@ def merge_config(config: Mapping[str, Any], another_cfg: Optional[Dict[str, Any]
     target.clear()
     target.update(merged)
     return target
-
-
-def get_config() -> Dict[str, Any]:
-    """The current config (what :func:`load_config` and :func:`merge_config` built)."""
-    return _CONFIG
 
 
 def parse_overrides(options: Optional[List[str]]) -> Dict[str, Any]:

@@ -31,7 +31,7 @@ class ImageFolder(Dataset):
     """Records ``{'image_file', 'im_id'}``; the reader's ``Decode`` op reads the pixels.
 
     Args:
-        images: image paths (``set_images`` can replace them later).
+        images: image paths.
     """
 
     __category__ = 'dataset'
@@ -40,9 +40,6 @@ class ImageFolder(Dataset):
         super().__init__()
         self.images = list(images)
         self.transform: List[Callable] = []
-
-    def set_images(self, images: List[str]) -> None:
-        self.images = list(images)
 
     def set_transform(self, ops: List[Callable]) -> None:
         self.transform = list(ops)

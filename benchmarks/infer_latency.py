@@ -28,20 +28,12 @@ def export(out_dir: str) -> str:
     import ppkpt.components  # noqa: F401
     from ppkpt.core.cli import load_with_overrides
     from ppkpt.engine.env import fill_keypoint_metadata
-    from ppkpt.engine.exporter import build_infer_cfg, export_model
+    from ppkpt.engine.exporter import export_model, infer_cfg_from_config
     from ppkpt.engine.trainer import Trainer
-    from ppkpt.metadata import KeypointMeta
-    from tools.export_model import preprocess_ops
 
     cfg = fill_keypoint_metadata(load_with_overrides(CONFIG, []))
     model = Trainer(cfg, 'test').model
-    preprocess = preprocess_ops(cfg['TestReader'])
-    for op in preprocess:
-        if op['type'] == 'TopDownEvalAffine':
-            op['trainsize'] = cfg['trainsize']
-    infer_cfg = build_infer_cfg(arch='TopDownHRNet', mode='paddle', preprocess=preprocess,
-                                label_list=['keypoint'],
-                                metadata=KeypointMeta.from_config(cfg).to_dict(), use_dark=False)
+    infer_cfg = infer_cfg_from_config(cfg)
     model_dir = os.path.join(out_dir, 'hrnet_w32_256x192')
     export_model(model, infer_cfg, [3, 256, 192], model_dir)
     return model_dir

@@ -11,7 +11,10 @@ from typing import Any, Dict, List, Mapping, Optional
 import paddle
 import yaml
 
-__all__ = ['export_model', 'build_infer_cfg', 'export_onnx', 'INFER_CFG_NAME']
+from ppkpt.metadata import KeypointMeta
+
+__all__ = ['export_model', 'build_infer_cfg', 'infer_cfg_from_config', 'export_onnx',
+           'INFER_CFG_NAME']
 
 INFER_CFG_NAME = 'infer_cfg.yml'
 _DROPPED_OPS = ('Decode',)
@@ -90,6 +93,30 @@ def _check_exportable(model: paddle.nn.Layer) -> None:
                if not callable(getattr(model, name, None))]
     if missing:
         raise TypeError(f'{type(model).__name__} cannot be exported: it has no {missing}')
+
+
+def infer_cfg_from_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """``infer_cfg.yml`` content for the model a merged run config describes.
+
+    The TestReader's sample and batch transforms become ``Preprocess`` (``Decode`` dropped,
+    ``TopDownEvalAffine.trainsize`` filled from the top-level ``trainsize`` when the op does not
+    set it). A config with ``num_joints`` is a keypoint model: its metadata and the
+    architecture's ``use_dark`` are written and the label is ``keypoint``; otherwise it is a
+    detector with ``num_classes`` labels.
+    """
+    reader = cfg['TestReader']
+    specs = list(reader.get('sample_transforms', [])) + list(reader.get('batch_transforms', []))
+    preprocess = [_normalise_op(spec, i) for i, spec in enumerate(specs)]
+    for op in preprocess:
+        if op['type'] == 'TopDownEvalAffine':
+            op.setdefault('trainsize', cfg['trainsize'])
+    arch = cfg['architecture']
+    if 'num_joints' not in cfg:
+        return build_infer_cfg(arch, preprocess=preprocess,
+                               label_list=['object'] * int(cfg.get('num_classes', 1)))
+    return build_infer_cfg(arch, preprocess=preprocess,
+                           metadata=KeypointMeta.from_config(cfg).to_dict(),
+                           use_dark=bool((cfg.get(arch) or {}).get('use_dark', True)))
 
 
 def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape: List[int],

@@ -10,7 +10,8 @@ import yaml
 from paddle.static import InputSpec
 
 from deploy.python.predictor import Predictor, load_infer_cfg
-from ppkpt.engine.exporter import build_infer_cfg, export_model, export_onnx
+from ppkpt.engine.exporter import (build_infer_cfg, export_model, export_onnx,
+                                   infer_cfg_from_config)
 from ppkpt.metadata import KeypointMeta
 from ppkpt.modeling.layers import upsample_nearest
 
@@ -115,3 +116,21 @@ def test_export_onnx_without_paddle2onnx_names_the_install_command(tmp_path, mon
     monkeypatch.setitem(sys.modules, 'paddle2onnx', None)
     with pytest.raises(ImportError, match='pip install paddle2onnx'):
         export_onnx(out)
+
+
+def test_infer_cfg_from_config_for_keypoint_and_detector_configs() -> None:
+    from ppkpt.core.cli import load_with_overrides
+    from ppkpt.engine.env import fill_keypoint_metadata
+    from tests.helpers import ROOT
+
+    plier = fill_keypoint_metadata(load_with_overrides(
+        os.path.join(ROOT, 'configs/keypoint/custom/plier_5kp.yml'), ['trainsize=[96, 96]']))
+    cfg = infer_cfg_from_config(plier)
+    assert [op['type'] for op in cfg['Preprocess']] == ['TopDownEvalAffine', 'NormalizeImage',
+                                                        'Permute']
+    assert cfg['Preprocess'][0]['trainsize'] == [96, 96]
+    assert cfg['num_joints'] == 5 and cfg['label_list'] == ['keypoint'] and 'use_dark' in cfg
+    detector = infer_cfg_from_config(load_with_overrides(
+        os.path.join(ROOT, 'configs/detector/centernet_lite_320.yml'), []))
+    assert detector['arch'] == 'CenterNet' and detector['label_list'] == ['object']
+    assert 'num_joints' not in detector and detector['Preprocess'][0]['type'] == 'DetResize'

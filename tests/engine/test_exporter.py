@@ -119,6 +119,7 @@ def test_export_onnx_without_paddle2onnx_names_the_install_command(tmp_path, mon
 
 
 def test_infer_cfg_from_config_for_keypoint_and_detector_configs() -> None:
+    import ppkpt.components  # noqa: F401  (registers the config tags)
     from ppkpt.core.cli import load_with_overrides
     from ppkpt.engine.env import fill_keypoint_metadata
     from tests.helpers import ROOT

@@ -1,4 +1,5 @@
 """Shared machinery of the top-down keypoint datasets: lazy parsing, checks, image reading."""
+import json
 import logging
 import os
 from abc import ABCMeta, abstractmethod
@@ -10,11 +11,26 @@ from paddle.io import Dataset
 from ppkpt.core.workspace import build_object
 from ppkpt.image_io import read_rgb
 
-__all__ = ['KeypointTopDownBaseDataset', 'build_ops']
+__all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'build_ops', 'load_json']
 
 logger = logging.getLogger(__name__)
 
 _ARRAY_KEYS = ('center', 'scale', 'gt_joints', 'joints_vis')
+
+
+def load_json(path: str, owner: str) -> Any:
+    """Read a JSON file.
+
+    Raises:
+        FileNotFoundError / ValueError: naming ``path`` and ``owner``.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{owner}: file not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f'{owner}: {path} is not valid JSON: {exc}') from exc
 
 
 def build_ops(transform: Sequence[Any], owner: str) -> List[Callable]:
@@ -37,24 +53,18 @@ def build_ops(transform: Sequence[Any], owner: str) -> List[Callable]:
     return ops
 
 
-class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
-    """Base class of the top-down datasets: one record per annotated (or detected) instance.
+class LazyImageDataset(Dataset, metaclass=ABCMeta):
+    """Base class of the datasets that read an annotation file and one image per record.
 
-    The constructor only stores its arguments. Annotations are parsed, and every referenced
-    image file is checked to exist, on the first ``__len__``, ``__getitem__`` or
-    :meth:`parse_dataset` call. Subclasses implement :meth:`_load_records`.
-
-    A sample is the stored record plus ``image`` (H, W, 3) uint8 RGB, with its arrays copied,
-    passed through the transforms in order. Record keys: ``image_file`` str, ``im_id`` int,
-    ``center`` (2,) float32 pixels, ``scale`` (2,) float32 in ``pixel_std`` units,
-    ``rotate`` 0.0, ``score`` float, ``gt_joints`` (K, 3) float32 (x, y, 0),
-    ``joints_vis`` (K, 3) float32 (0/1 in columns 0 and 1).
+    The constructor only stores its arguments. The annotation file is parsed by
+    :meth:`_load_records` on the first ``__len__``, ``__getitem__`` or :meth:`parse_dataset`
+    call. A sample is the stored record (arrays copied by :meth:`_sample`) plus ``image``
+    (H, W, 3) uint8 RGB, passed through the transforms in order.
 
     Args:
         dataset_dir: root folder of the dataset.
         image_dir: image folder relative to ``dataset_dir``.
         anno_path: annotation file relative to ``dataset_dir``.
-        num_joints: K, the number of joints every annotation must have.
         transform: ops (callables or ``{OpName: {args}}`` mappings) applied to each sample.
         skip_bad_images: when an image cannot be read, log a warning, count it in
             ``num_skipped`` and return the next readable sample instead of raising.
@@ -63,21 +73,16 @@ class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
         num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
     """
 
-    __category__ = 'dataset'
-
-    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, num_joints: int,
-                 transform: List = [], skip_bad_images: bool = False) -> None:
+    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, transform: List = [],
+                 skip_bad_images: bool = False) -> None:
         super().__init__()
         self.dataset_dir = dataset_dir
         self.image_dir = image_dir
         self.anno_path = anno_path
-        self.num_joints = num_joints
         self.transform = build_ops(transform, type(self).__name__)
         self.skip_bad_images = skip_bad_images
         self.num_skipped = 0
         self._db: Optional[List[Dict[str, Any]]] = None
-
-    # ------------------------------------------------------------------ public helpers
 
     @property
     def img_prefix(self) -> str:
@@ -97,7 +102,7 @@ class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
 
         Raises:
             FileNotFoundError: the annotation file or an image file is missing (named).
-            ValueError: an annotation is inconsistent with ``num_joints`` (file and id named).
+            ValueError: an annotation is inconsistent (file and id named).
         """
         if self._db is not None:
             return
@@ -145,6 +150,52 @@ class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
     def _load_records(self) -> List[Dict[str, Any]]:
         """Parse the annotation file into records without images."""
 
+    def _check_images(self, records: List[Dict[str, Any]]) -> None:
+        """Check the records' image files at parse time; by default they are read lazily."""
+
+    @abstractmethod
+    def _sample(self, idx: int, image: np.ndarray) -> Dict[str, Any]:
+        """A fresh sample dict for record ``idx`` with its ``image``."""
+
+    def _apply_transforms(self, sample: Dict[str, Any]) -> Dict[str, Any]:
+        for op in self.transform:
+            sample = op(sample)
+        return sample
+
+
+class KeypointTopDownBaseDataset(LazyImageDataset):
+    """Base class of the top-down datasets: one record per annotated (or detected) instance.
+
+    The constructor only stores its arguments. Annotations are parsed, and every referenced
+    image file is checked to exist, on the first ``__len__``, ``__getitem__`` or
+    :meth:`parse_dataset` call. Subclasses implement :meth:`_load_records`.
+
+    A sample is the stored record plus ``image`` (H, W, 3) uint8 RGB, with its arrays copied,
+    passed through the transforms in order. Record keys: ``image_file`` str, ``im_id`` int,
+    ``center`` (2,) float32 pixels, ``scale`` (2,) float32 in ``pixel_std`` units,
+    ``rotate`` 0.0, ``score`` float, ``gt_joints`` (K, 3) float32 (x, y, 0),
+    ``joints_vis`` (K, 3) float32 (0/1 in columns 0 and 1).
+
+    Args:
+        dataset_dir: root folder of the dataset.
+        image_dir: image folder relative to ``dataset_dir``.
+        anno_path: annotation file relative to ``dataset_dir``.
+        num_joints: K, the number of joints every annotation must have.
+        transform: ops (callables or ``{OpName: {args}}`` mappings) applied to each sample.
+        skip_bad_images: when an image cannot be read, log a warning, count it in
+            ``num_skipped`` and return the next readable sample instead of raising.
+
+    Attributes:
+        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
+    """
+
+    __category__ = 'dataset'
+
+    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, num_joints: int,
+                 transform: List = [], skip_bad_images: bool = False) -> None:
+        super().__init__(dataset_dir, image_dir, anno_path, transform, skip_bad_images)
+        self.num_joints = num_joints
+
     # ------------------------------------------------------------------ internals
 
     def _joint_count_error(self, where: str, count: int) -> ValueError:
@@ -153,7 +204,8 @@ class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
                           f'but num_joints is {self.num_joints} (file: {self.get_anno()})')
 
     def _check_images(self, records: List[Dict[str, Any]]) -> None:
-        """Raise for the first record whose image file does not exist (unless skipping)."""
+        """Raise for the first record whose image file does not exist (unless skipping), so a
+        missing image is reported before the first training step."""
         if self.skip_bad_images:
             return
         checked = set()
@@ -172,9 +224,4 @@ class KeypointTopDownBaseDataset(Dataset, metaclass=ABCMeta):
         sample = {key: (value.copy() if key in _ARRAY_KEYS else value)
                   for key, value in record.items()}
         sample['image'] = image
-        return sample
-
-    def _apply_transforms(self, sample: Dict[str, Any]) -> Dict[str, Any]:
-        for op in self.transform:
-            sample = op(sample)
         return sample

@@ -4,17 +4,14 @@ It reads the same ``dataset_dir`` / ``image_dir`` / ``anno_path`` as the keypoin
 COCO keypoint json works. A box comes from the annotation's ``bbox`` or, when that is missing
 or empty, from the extent of its visible keypoints.
 """
-import json
 import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
-from paddle.io import Dataset
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.base import build_ops
-from ppkpt.image_io import read_rgb
+from ppkpt.data.datasets.base import LazyImageDataset, load_json
 
 __all__ = ['COCOBoxDataset', 'annotation_box_xywh']
 
@@ -48,7 +45,7 @@ def annotation_box_xywh(ann: Mapping[str, Any]) -> Optional[List[float]]:
 
 @register
 @serializable
-class COCOBoxDataset(Dataset):
+class COCOBoxDataset(LazyImageDataset):
     """Images with their object boxes from a COCO json (keypoint or detection).
 
     Parsing happens on first use; the constructor touches no files. Crowd annotations and
@@ -74,36 +71,19 @@ class COCOBoxDataset(Dataset):
 
     def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, transform: List = [],
                  allow_empty: bool = False, skip_bad_images: bool = False) -> None:
-        super().__init__()
-        self.dataset_dir = dataset_dir
-        self.image_dir = image_dir
-        self.anno_path = anno_path
-        self.transform = build_ops(transform, 'COCOBoxDataset')
+        super().__init__(dataset_dir, image_dir, anno_path, transform, skip_bad_images)
         self.allow_empty = allow_empty
-        self.skip_bad_images = skip_bad_images
-        self._records: Optional[List[Dict[str, Any]]] = None
         self._cat_ids: List[int] = []
-
-    def set_transform(self, ops: List[Any]) -> None:
-        """Replace the transforms (callables or ``{Name: {args}}`` mappings)."""
-        self.transform = build_ops(ops, 'COCOBoxDataset')
-
-    def get_anno(self) -> str:
-        """Path of the annotation file."""
-        return os.path.join(self.dataset_dir, self.anno_path)
 
     @property
     def records(self) -> List[Dict[str, Any]]:
         """Parsed records without images (parses the json on first access)."""
-        if self._records is None:
-            self._records = self._parse()
-        return self._records
+        return self.db
 
     @property
     def cat_ids(self) -> List[int]:
         """COCO category ids in class-index order."""
-        if self._records is None:
-            self._records = self._parse()
+        self.parse_dataset()
         return list(self._cat_ids)
 
     @property
@@ -111,19 +91,11 @@ class COCOBoxDataset(Dataset):
         """Number of categories C."""
         return len(self.cat_ids)
 
-    def _load_json(self) -> Dict[str, Any]:
-        path = self.get_anno()
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'COCOBoxDataset: annotation file not found: {path}')
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
+    def _load_records(self) -> List[Dict[str, Any]]:
+        data = load_json(self.get_anno(), 'COCOBoxDataset')
         for key in ('images', 'annotations', 'categories'):
             if key not in data:
-                raise KeyError(f'COCOBoxDataset: {path} has no `{key}` list')
-        return data
-
-    def _parse(self) -> List[Dict[str, Any]]:
-        data = self._load_json()
+                raise KeyError(f'COCOBoxDataset: {self.get_anno()} has no `{key}` list')
         self._cat_ids = sorted(int(c['id']) for c in data['categories'])
         cat_index = {cat_id: i for i, cat_id in enumerate(self._cat_ids)}
         boxes_of: Dict[int, List[List[float]]] = {}
@@ -164,31 +136,9 @@ class COCOBoxDataset(Dataset):
                 'gt_bbox': xyxy[keep].astype(np.float32),
                 'gt_class': rows[keep, 4:5].astype(np.int32)}
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def _make_sample(self, idx: int, image: np.ndarray) -> Dict[str, Any]:
-        base = self.records[idx]
-        record = {'image': image, 'image_file': base['image_file'], 'im_id': base['im_id'],
-                  'im_shape': np.asarray(image.shape[:2], dtype=np.float32),
-                  'scale_factor': np.ones(2, dtype=np.float32),
-                  'gt_bbox': base['gt_bbox'].copy(), 'gt_class': base['gt_class'].copy()}
-        for op in self.transform:
-            record = op(record)
-        return record
-
-    def __getitem__(self, idx: int) -> Dict[str, Any]:
-        if not 0 <= idx < len(self):
-            raise IndexError(f'COCOBoxDataset index {idx} out of range [0, {len(self)})')
-        attempts = len(self) if self.skip_bad_images else 1
-        for step in range(attempts):
-            current = (idx + step) % len(self)
-            try:
-                image = read_rgb(self.records[current]['image_file'])
-            except (FileNotFoundError, ValueError) as exc:
-                if not self.skip_bad_images:
-                    raise
-                logger.warning('COCOBoxDataset: skipping sample %d: %s', current, exc)
-                continue
-            return self._make_sample(current, image)
-        raise RuntimeError(f'COCOBoxDataset: no readable image in {self.get_anno()}')
+    def _sample(self, idx: int, image: np.ndarray) -> Dict[str, Any]:
+        base = self._db[idx]
+        return {'image': image, 'image_file': base['image_file'], 'im_id': base['im_id'],
+                'im_shape': np.asarray(image.shape[:2], dtype=np.float32),
+                'scale_factor': np.ones(2, dtype=np.float32),
+                'gt_bbox': base['gt_bbox'].copy(), 'gt_class': base['gt_class'].copy()}

@@ -1,33 +1,17 @@
 """COCO-format top-down keypoint dataset (any K: COCO-17, hands, custom objects)."""
-import json
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.base import KeypointTopDownBaseDataset
+from ppkpt.data.datasets.base import KeypointTopDownBaseDataset, load_json
 from ppkpt.data.datasets.coco_box import annotation_box_xywh
 from ppkpt.geometry import box_to_center_scale
 
-__all__ = ['KeypointTopDownCocoDataset', 'load_json']
+__all__ = ['KeypointTopDownCocoDataset']
 
 _JITTER_PROB = 0.3
-
-
-def load_json(path: str, owner: str) -> Any:
-    """Read a JSON file.
-
-    Raises:
-        FileNotFoundError / ValueError: naming ``path`` and ``owner``.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{owner}: file not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f'{owner}: {path} is not valid JSON: {exc}') from exc
 
 
 def _clean_box(box: List[float], width: float, height: float) -> Optional[List[float]]:

@@ -5,8 +5,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 import numpy as np
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.base import KeypointTopDownBaseDataset
-from ppkpt.data.datasets.keypoint_coco import load_json
+from ppkpt.data.datasets.base import KeypointTopDownBaseDataset, load_json
 
 __all__ = ['KeypointTopDownMPIIDataset', 'mpii_image_id', 'mpii_joints', 'load_mpii_entries']
 

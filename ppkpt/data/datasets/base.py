@@ -9,6 +9,7 @@ import numpy as np
 from paddle.io import Dataset
 
 from ppkpt.core.workspace import build_object
+from ppkpt.data.transforms.common import Compose
 from ppkpt.image_io import read_rgb
 
 __all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'build_ops', 'load_json']
@@ -158,9 +159,8 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         """A fresh sample dict for record ``idx`` with its ``image``."""
 
     def _apply_transforms(self, sample: Dict[str, Any]) -> Dict[str, Any]:
-        for op in self.transform:
-            sample = op(sample)
-        return sample
+        """Run the transforms; an error names the failing op and the image file."""
+        return Compose(self.transform)(sample)
 
 
 class KeypointTopDownBaseDataset(LazyImageDataset):

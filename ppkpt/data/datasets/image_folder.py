@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional
 from paddle.io import Dataset
 
 from ppkpt.core.workspace import register, serializable
+from ppkpt.data.transforms.common import Compose
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 
@@ -39,16 +40,13 @@ class ImageFolder(Dataset):
     def __init__(self, images: List[str] = []) -> None:
         super().__init__()
         self.images = list(images)
-        self.transform: List[Callable] = []
+        self.transform = Compose([])
 
     def set_transform(self, ops: List[Callable]) -> None:
-        self.transform = list(ops)
+        self.transform = Compose(ops)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, idx: int) -> Dict[str, Any]:
-        record: Dict[str, Any] = {'image_file': self.images[idx], 'im_id': idx}
-        for op in self.transform:
-            record = op(record)
-        return record
+        return self.transform({'image_file': self.images[idx], 'im_id': idx})

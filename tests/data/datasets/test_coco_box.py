@@ -110,3 +110,13 @@ def test_transforms_apply_in_order():
     np.testing.assert_allclose(dataset[0]['gt_bbox'][0, 0], 280.79, rtol=1e-6)
     with pytest.raises((TypeError, ValueError), match=r'COCOBoxDataset\.transform\[0\]'):
         _dataset(transform=[3])
+
+
+def test_a_failing_transform_names_itself_and_the_image():
+    class Explodes:
+        def __call__(self, record):
+            raise ValueError('bad crop')
+
+    dataset = _dataset(transform=[Explodes()])
+    with pytest.raises(ValueError, match=r'Explodes failed on .*\.jpg: bad crop'):
+        dataset[0]

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 
 if __package__ in (None, ''):
@@ -118,7 +119,6 @@ def suppress_overlaps(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     Returns:
         The kept rows, in their input order.
     """
-    import cv2
     if len(boxes) < 2:
         return boxes
     xywh = np.concatenate([boxes[:, 2:4], boxes[:, 4:6] - boxes[:, 2:4]], axis=1)
@@ -129,7 +129,6 @@ def suppress_overlaps(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
 
 def draw_boxes(image_bgr: np.ndarray, boxes: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Draw (M, 6) boxes with class names and scores on a copy of an (H, W, 3) image."""
-    import cv2
     canvas = image_bgr.copy()
     for cls, score, x1, y1, x2, y2 in boxes:
         name = labels[int(cls)] if 0 <= int(cls) < len(labels) else str(int(cls))
@@ -155,7 +154,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_images(detector: Detector, files: List[str], output_dir: str) -> List[Dict[str, Any]]:
-    import cv2
     results = []
     for path in files:
         image, _ = decode_image(path)
@@ -168,7 +166,6 @@ def _run_images(detector: Detector, files: List[str], output_dir: str) -> List[D
 
 def _run_video(detector: Detector, source: VideoSource, output_dir: str
                ) -> List[Dict[str, Any]]:
-    import cv2
     sink = VideoSink(os.path.join(output_dir, f'{source.name}.mp4'), source.fps, source.size)
     results = []
     try:

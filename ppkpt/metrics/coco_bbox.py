@@ -13,6 +13,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.datasets.coco_box import annotation_box_xywh
+from ppkpt.metrics.coco_keypoints import markdown_table
 from ppkpt.metrics.keypoint_results import to_numpy
 
 __all__ = ['COCOBoxEval', 'BBOX_STAT_NAMES', 'load_coco_boxes']
@@ -150,10 +151,7 @@ class COCOBoxEval:
 
     def table(self) -> str:
         """The statistics as a markdown table."""
-        header = '| ' + ' | '.join(BBOX_STAT_NAMES) + ' |'
-        rule = '|' + '---|' * len(BBOX_STAT_NAMES)
-        values = '| ' + ' | '.join(f'{v:.3f}' for v in self.stats) + ' |'
-        return '\n'.join([header, rule, values])
+        return markdown_table(list(BBOX_STAT_NAMES), [self.stats])
 
     def log(self) -> None:
         """Log the markdown table of the statistics."""

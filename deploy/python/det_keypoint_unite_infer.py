@@ -12,7 +12,6 @@ person gets a stable ``track_id`` and, with ``--smooth``, a per-track filter.
 import argparse
 import os
 import sys
-from functools import partial
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -70,30 +69,24 @@ class TopDownPipeline:
         self.tracker: Optional[PoseTracker] = None
 
     @property
-    def meta(self) -> Optional[KeypointMeta]:
-        """Keypoint metadata (known after the first prediction for exports without it)."""
+    def meta(self) -> KeypointMeta:
+        """The keypoint model's metadata."""
         return self.keypoint_detector.meta
 
-    def _joint_thresholds(self, num_joints: int) -> List[float]:
-        """K smoother thresholds: the model's per-joint ones, else ``keypoint_threshold``."""
-        if self.meta is None:
-            return [self.keypoint_threshold] * num_joints
-        return self.meta.joint_thresholds(self.keypoint_threshold)
-
-    def _tracker(self, num_joints: int) -> PoseTracker:
+    def _tracker(self) -> PoseTracker:
         if self.tracker is None:
-            meta = self.meta
-            sigmas = (meta.sigmas if meta is not None and meta.sigmas is not None
-                      else [DEFAULT_SIGMA] * num_joints)
-            factory = partial(self._smoother, num_joints) if self.smooth else None
+            num_joints = self.meta.num_joints
+            sigmas = self.meta.sigmas or [DEFAULT_SIGMA] * num_joints
+            factory = self._smoother if self.smooth else None
             self.tracker = PoseTracker(sigmas, score_threshold=self.keypoint_threshold,
                                        smoother_factory=factory)
         return self.tracker
 
-    def _smoother(self, num_joints: int) -> KeypointSmoother:
-        """A new filter for one track."""
-        return KeypointSmoother(num_joints, self.filter_type, self.fps,
-                                self._joint_thresholds(num_joints), **self.smoother_params)
+    def _smoother(self) -> KeypointSmoother:
+        """A new filter for one track, with the model's per-joint thresholds when it has them."""
+        return KeypointSmoother(self.meta.num_joints, self.filter_type, self.fps,
+                                self.meta.joint_thresholds(self.keypoint_threshold),
+                                **self.smoother_params)
 
     def process(self, image_rgb: np.ndarray) -> Dict[str, np.ndarray]:
         """Detect, estimate and (for videos) track the persons of one frame.
@@ -107,25 +100,19 @@ class TopDownPipeline:
         """
         boxes = self.detector.predict(image_rgb)
         boxes = boxes[boxes[:, 0].astype(np.int64) == PERSON_CLASS]
-        if len(boxes):
-            keypoints, scores = self.keypoint_detector.predict(image_rgb, boxes[:, 2:6])
-        else:
-            num_joints = self.meta.num_joints if self.meta else 0
-            keypoints, scores = np.zeros((0, num_joints, 3), np.float32), np.zeros(0, np.float32)
+        keypoints, scores = self.keypoint_detector.predict(image_rgb, boxes[:, 2:6])
         track_ids = np.full(len(boxes), -1, dtype=np.int64)
-        if self.track and (len(boxes) or self.tracker is not None):
-            track_ids, keypoints = self._tracker(keypoints.shape[1]).update(boxes[:, 2:6],
-                                                                             keypoints)
+        if self.track:
+            track_ids, keypoints = self._tracker().update(boxes[:, 2:6], keypoints)
         return {'boxes': boxes, 'keypoints': keypoints, 'scores': scores, 'track_ids': track_ids}
 
     def draw(self, image_bgr: np.ndarray, result: Dict[str, np.ndarray]) -> np.ndarray:
         """The frame annotated with ``result``; unchanged when nobody was found."""
         if len(result['boxes']) == 0:
             return image_bgr
-        meta = self.meta
         ids = result['track_ids'] if self.track else None
-        return draw_keypoints(image_bgr, result['keypoints'], meta.skeleton if meta else [],
-                              self.keypoint_threshold, colors=meta.colors if meta else None,
+        return draw_keypoints(image_bgr, result['keypoints'], self.meta.skeleton,
+                              self.keypoint_threshold, colors=self.meta.colors,
                               track_ids=ids, boxes=result['boxes'][:, 2:6])
 
 
@@ -145,9 +132,8 @@ def persons_json(result: Dict[str, np.ndarray]) -> List[Dict[str, Any]]:
 
 def _header(pipeline: TopDownPipeline) -> Dict[str, Any]:
     meta = pipeline.meta
-    return {'num_joints': meta.num_joints if meta else 0,
-            'keypoint_names': list(meta.names) if meta else [],
-            'skeleton': [list(link) for link in meta.skeleton] if meta else [],
+    return {'num_joints': meta.num_joints, 'keypoint_names': list(meta.names),
+            'skeleton': [list(link) for link in meta.skeleton],
             'smooth': pipeline.smooth, 'filter_type': pipeline.filter_type if pipeline.smooth
             else None}
 

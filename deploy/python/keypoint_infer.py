@@ -101,8 +101,15 @@ class KeypointDetector:
         self.expand_ratio = expand_ratio
         self.min_aspect = min_aspect
         self.timer = timer or StageTimer()
-        self.meta: Optional[KeypointMeta] = (KeypointMeta.from_config(cfg.metadata)
-                                             if 'num_joints' in cfg.metadata else None)
+        self.meta = (KeypointMeta.from_config(cfg.metadata) if 'num_joints' in cfg.metadata
+                     else KeypointMeta(self._probe_num_joints()).validate())
+
+    def _probe_num_joints(self) -> int:
+        """K of a model exported without keypoint metadata (a PaddleDetection export): the
+        heatmap channels of one run on a blank crop, which also warms the predictor up."""
+        width, height = (int(v) for v in self.affine.trainsize)
+        blank = np.zeros((1, 3, height, width), dtype=np.float32)
+        return int(self.predictor.run({self.predictor.input_names[0]: blank})[0].shape[1])
 
     def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None
                 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -150,9 +157,8 @@ class KeypointDetector:
                 kpts, score = self._decode(heatmaps, chunk)
             keypoints.append(kpts)
             scores.append(score)
-        num_joints = self.meta.num_joints if self.meta else 0
         if not keypoints:
-            return np.zeros((0, num_joints, 3), np.float32), np.zeros(0, np.float32)
+            return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
         return np.concatenate(keypoints), np.concatenate(scores)
 
     def _crops(self, image: np.ndarray, chunk: List[Tuple[np.ndarray, np.ndarray]]
@@ -184,9 +190,7 @@ class KeypointDetector:
         return out, out[:, :, 2].mean(axis=1)
 
     def _check_joints(self, num_joints: int) -> None:
-        if self.meta is None:
-            self.meta = KeypointMeta(num_joints=num_joints).validate()
-        elif self.meta.num_joints != num_joints:
+        if self.meta.num_joints != num_joints:
             raise ValueError(f'{self.predictor.model_dir}: the model predicts {num_joints} joints '
                              f'but infer_cfg.yml says num_joints={self.meta.num_joints}')
 
@@ -198,9 +202,8 @@ def _person_records(keypoints: np.ndarray, scores: np.ndarray) -> List[Dict[str,
 
 def _draw(detector: KeypointDetector, frame_bgr: np.ndarray, keypoints: np.ndarray,
           threshold: float) -> np.ndarray:
-    meta = detector.meta
-    return draw_keypoints(frame_bgr, keypoints, meta.skeleton if meta else [], threshold,
-                          colors=meta.colors if meta else None)
+    return draw_keypoints(frame_bgr, keypoints, detector.meta.skeleton, threshold,
+                          colors=detector.meta.colors)
 
 
 def _run_images(detector: KeypointDetector, files: List[str], args: argparse.Namespace
@@ -258,10 +261,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         output['benchmark'] = benchmark_report([detector.timer], len(results), seconds)
         print(output['benchmark'])
     if args.save_results:
-        meta = detector.meta
         write_json(os.path.join(args.output_dir, 'keypoint_results.json'),
-                   {'results': results, 'num_joints': meta.num_joints if meta else 0,
-                    'keypoint_names': list(meta.names) if meta else []})
+                   {'results': results, 'num_joints': detector.meta.num_joints,
+                    'keypoint_names': list(detector.meta.names)})
     return output
 
 

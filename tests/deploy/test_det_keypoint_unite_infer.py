@@ -156,7 +156,7 @@ def test_smoother_thresholds_come_from_the_model_metadata() -> None:
     def smoother_thresholds(meta):
         pipeline = unite.TopDownPipeline(None, SimpleNamespace(meta=meta), keypoint_threshold=0.4,
                                          smooth=True)
-        return pipeline._tracker(3).smoother_factory().score_thresholds.tolist()
+        return pipeline._tracker().smoother_factory().score_thresholds.tolist()
 
     assert smoother_thresholds(KeypointMeta(3, score_thresholds=[0.1, 0.6, 0.9])) == \
         [0.1, 0.6, 0.9]

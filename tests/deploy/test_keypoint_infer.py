@@ -83,3 +83,17 @@ def test_cli_on_an_image_writes_outputs(tmp_path, keypoint_model_dir) -> None:
 def test_cli_missing_image_fails_before_loading(tmp_path, keypoint_model_dir) -> None:
     with pytest.raises(FileNotFoundError, match='no.png'):
         main(['--model_dir', keypoint_model_dir, '--image_file', str(tmp_path / 'no.png')])
+
+
+def test_export_without_metadata_gets_k_from_the_model(tmp_path, keypoint_model_dir) -> None:
+    model_dir = tmp_path / 'ppdet_style'
+    shutil.copytree(keypoint_model_dir, model_dir)
+    cfg = yaml.safe_load((model_dir / 'infer_cfg.yml').read_text())
+    for key in ('num_joints', 'keypoint_names', 'skeleton', 'sigmas', 'flip_perm',
+                'upper_body_ids', 'keypoint_colors', 'keypoint_score_thresholds'):
+        cfg.pop(key, None)
+    (model_dir / 'infer_cfg.yml').write_text(yaml.safe_dump(cfg))
+    detector = KeypointDetector(str(model_dir), cpu_threads=1)
+    assert detector.meta.num_joints == 3 and detector.meta.names == ['kp0', 'kp1', 'kp2']
+    keypoints, _ = detector.predict(_blob_image(), np.zeros((0, 4)))
+    assert keypoints.shape == (0, 3, 3)

@@ -32,23 +32,17 @@ class InferConfig:
     Attributes:
         arch: architecture name written at export (e.g. ``TopDownHRNet``, ``CenterNet``).
         preprocess: list of ``{type: OpName, **args}`` ops, applied in order.
-        mode: ``'paddle'``.
         label_list: class names.
-        draw_threshold: default score threshold for drawing.
         use_dark: DARK decoding for keypoint heatmaps.
         metadata: the keypoint metadata keys (``num_joints``, ``keypoint_names``, ``flip_perm``,
             ``skeleton``, ``sigmas``, ...); empty for detectors.
-        raw: the whole parsed file.
     """
 
     arch: str
     preprocess: List[Dict[str, Any]]
-    mode: str = 'paddle'
     label_list: List[str] = field(default_factory=list)
-    draw_threshold: float = 0.5
     use_dark: bool = True
     metadata: Dict[str, Any] = field(default_factory=dict)
-    raw: Dict[str, Any] = field(default_factory=dict)
 
 
 def load_infer_cfg(model_dir: str) -> InferConfig:
@@ -71,10 +65,8 @@ def load_infer_cfg(model_dir: str) -> InferConfig:
         raise ValueError(f'{path}: `Preprocess` must be a list of {{type: OpName, ...}} mappings')
     metadata = {key: raw[key] for key in CONFIG_KEYS.values() if raw.get(key) is not None}
     return InferConfig(arch=str(raw['arch']), preprocess=preprocess,
-                       mode=str(raw.get('mode', 'paddle')),
                        label_list=list(raw.get('label_list') or []),
-                       draw_threshold=float(raw.get('draw_threshold', 0.5)),
-                       use_dark=bool(raw.get('use_dark', True)), metadata=metadata, raw=raw)
+                       use_dark=bool(raw.get('use_dark', True)), metadata=metadata)
 
 
 def find_model_files(model_dir: str) -> Tuple[str, str]:

@@ -17,7 +17,8 @@ import paddle
 from ppkpt.core.cli import ArgsParser
 import ppkpt.components  # noqa: F401  (registers every component)
 from ppkpt.core.workspace import create
-from ppkpt.data.datasets.image_folder import ImageFolder, list_images
+from ppkpt.data.datasets.image_folder import ImageFolder
+from ppkpt.image_io import list_images
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.trainer import Trainer
 from ppkpt.metadata import KeypointMeta
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument('--output_dir', default='output')
     parser.add_argument('--draw_threshold', type=float, default=0.3)
     args = parser.parse_args()
-    images = list_images(args.infer_img, args.infer_dir)
+    images = list_images(args.infer_img, args.infer_dir, ('--infer_img', '--infer_dir'))
     cfg = prepare_run(args)
     if not cfg.get('weights'):
         parser.error('pass the weights with -o weights=PATH')

@@ -5,7 +5,6 @@ Sources are opened and their first frame read when they are created, so a bad pa
 missing camera fails before any model work starts.
 """
 import argparse
-import glob
 import json
 import os
 import time
@@ -15,11 +14,11 @@ import cv2
 import numpy as np
 
 from deploy.python.predictor import DEVICES, RUN_MODES
+from ppkpt.image_io import list_images
 
-__all__ = ['VideoSource', 'VideoSink', 'list_images', 'write_json', 'str2bool', 'IMAGE_EXTS',
+__all__ = ['VideoSource', 'VideoSink', 'write_json', 'str2bool',
            'deploy_parser', 'run_on_input']
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 _DEFAULT_FPS = 30.0
 
 Model = TypeVar('Model')
@@ -34,28 +33,6 @@ def str2bool(value: str) -> bool:
     if lowered in ('false', 'no', '0', 'n', 'f'):
         return False
     raise ValueError(f'expected a boolean (true/false), got {value!r}')
-
-
-def list_images(image_file: Optional[str] = None, image_dir: Optional[str] = None) -> List[str]:
-    """The images to run on: ``image_file`` alone, else the images in ``image_dir`` (sorted).
-
-    Raises:
-        FileNotFoundError: when the file or directory does not exist.
-        ValueError: when neither is given or the directory holds no image.
-    """
-    if image_file:
-        if not os.path.isfile(image_file):
-            raise FileNotFoundError(f'--image_file not found: {image_file}')
-        return [image_file]
-    if not image_dir:
-        raise ValueError('give --image_file or --image_dir')
-    if not os.path.isdir(image_dir):
-        raise FileNotFoundError(f'--image_dir not found: {image_dir}')
-    files = sorted(path for path in glob.glob(os.path.join(image_dir, '*'))
-                   if path.lower().endswith(IMAGE_EXTS))
-    if not files:
-        raise ValueError(f'--image_dir {image_dir} holds no image ({", ".join(IMAGE_EXTS)})')
-    return files
 
 
 class VideoSource:

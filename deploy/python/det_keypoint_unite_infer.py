@@ -20,10 +20,10 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from deploy.python.det_infer import Detector  # noqa: E402
-from deploy.python.io_utils import (VideoSink, VideoSource, deploy_parser,  # noqa: E402
-                                    run_on_input, str2bool, write_json)
+from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
+                                    deploy_parser, run_on_input, str2bool, write_json)
 from deploy.python.keypoint_infer import KeypointDetector  # noqa: E402
-from deploy.python.predictor import benchmark_report, find_model_files  # noqa: E402
+from deploy.python.predictor import find_model_files  # noqa: E402
 from deploy.python.preprocess import decode_image  # noqa: E402
 from deploy.python.smoothing import FILTER_TYPES, KeypointSmoother  # noqa: E402
 from deploy.python.tracker import PoseTracker  # noqa: E402
@@ -250,11 +250,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         args, lambda source: _build_pipeline(args, source),
         lambda model, source: run_video(model, source, args.output_dir, args.save_res),
         lambda model, files: run_images(model, files, args.output_dir, args.save_res))
-    if args.run_benchmark:
-        document['benchmark'] = benchmark_report(
-            [pipeline.detector.timer, pipeline.keypoint_detector.timer],
-            len(document['frames']), seconds)
-        print(document['benchmark'])
+    add_benchmark(args, document, [pipeline.detector.timer, pipeline.keypoint_detector.timer],
+                  len(document['frames']), seconds)
     print(f'results saved to {args.output_dir}')
     return document
 

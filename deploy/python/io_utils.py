@@ -8,16 +8,16 @@ import argparse
 import json
 import os
 import time
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import cv2
 import numpy as np
 
-from deploy.python.predictor import DEVICES, RUN_MODES
+from deploy.python.predictor import DEVICES, RUN_MODES, StageTimer, benchmark_report
 from ppkpt.image_io import list_images
 
 __all__ = ['VideoSource', 'VideoSink', 'write_json', 'str2bool',
-           'deploy_parser', 'run_on_input']
+           'deploy_parser', 'run_on_input', 'add_benchmark']
 
 _DEFAULT_FPS = 30.0
 
@@ -152,6 +152,15 @@ def run_on_input(args: argparse.Namespace, build: Callable[[Optional[VideoSource
         if source is not None:
             source.close()
     return model, result, time.perf_counter() - start
+
+
+def add_benchmark(args: argparse.Namespace, output: Dict[str, Any], timers: List[StageTimer],
+                  frames: int, seconds: float) -> None:
+    """With ``--run_benchmark``, put the stage timings, FPS and peak memory of the run into
+    ``output['benchmark']`` and print them."""
+    if args.run_benchmark:
+        output['benchmark'] = benchmark_report(timers, frames, seconds)
+        print(output['benchmark'])
 
 
 class VideoSink:

@@ -16,10 +16,9 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, deploy_parser,  # noqa: E402
-                                    run_on_input, str2bool, write_json)
-from deploy.python.predictor import (Predictor, StageTimer, benchmark_report,  # noqa: E402
-                                     find_model_files)
+from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
+                                    deploy_parser, run_on_input, str2bool, write_json)
+from deploy.python.predictor import Predictor, StageTimer, find_model_files  # noqa: E402
 from deploy.python.preprocess import (TopDownEvalAffine, build_preprocess,  # noqa: E402
                                      decode_image)
 from ppkpt.codecs.heatmap import HeatmapCodec  # noqa: E402
@@ -257,9 +256,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         lambda model, source: _run_video(model, source, args),
         lambda model, files: _run_images(model, files, args))
     output: Dict[str, Any] = {'results': results}
-    if args.run_benchmark:
-        output['benchmark'] = benchmark_report([detector.timer], len(results), seconds)
-        print(output['benchmark'])
+    add_benchmark(args, output, [detector.timer], len(results), seconds)
     if args.save_results:
         write_json(os.path.join(args.output_dir, 'keypoint_results.json'),
                    {'results': results, 'num_joints': detector.meta.num_joints,

@@ -17,14 +17,15 @@ Two families of crop transforms exist:
 deployment) and its inverse (:func:`transform_preds`) goes through it.
 """
 import math
-from typing import Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 __all__ = [
     'get_affine_transform', 'get_warp_matrix', 'crop_matrix', 'affine_transform_points',
-    'transform_preds', 'box_to_center_scale', 'center_scale_to_box', 'flip_permutation',
+    'transform_preds', 'box_to_center_scale', 'center_scale_to_box', 'clip_box_xywh',
+    'flip_permutation',
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -227,6 +228,32 @@ def box_to_center_scale(box_xywh: ArrayLike, aspect_ratio: float, pixel_std: flo
     padded_h = np.where(w > aspect_ratio * h, w / aspect_ratio, h)
     scale = np.stack([padded_w, padded_h], axis=-1) / pixel_std * padding
     return center.astype(np.float32), scale.astype(np.float32)
+
+
+def clip_box_xywh(box: Sequence[float], width: float, height: float) -> Optional[List[float]]:
+    """Clip an (x, y, w, h) box to a ``width`` x ``height`` image.
+
+    As in the reference HRNet pipeline, the right/bottom edge is the last pixel inside the box,
+    ``x + w - 1`` (so a box keeps ``w - 1`` of its width), and the edges are clipped to
+    ``[0, width - 1]`` and ``[0, height - 1]``.
+
+    Args:
+        box: (4,) box (x, y, w, h) in pixels.
+        width: image width in pixels (``inf`` for no right limit).
+        height: image height in pixels (``inf`` for no bottom limit).
+
+    Returns:
+        [x1, y1, x2 - x1, y2 - y1] floats, or None when nothing of the box is left.
+    """
+    if len(box) != 4:
+        raise ValueError(f'box must be (x, y, w, h), got {box!r}')
+    x, y, w, h = (float(v) for v in box)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1, x1 + max(0.0, w - 1))
+    y2 = min(height - 1, y1 + max(0.0, h - 1))
+    if x2 < x1 or y2 < y1:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]
 
 
 def center_scale_to_box(center: ArrayLike, scale: ArrayLike,

@@ -1,27 +1,51 @@
 """Keypoint metadata: names, flip pairs, upper-body ids, OKS sigmas, skeleton and colours.
 
-One :class:`KeypointMeta` describes a keypoint set of K joints. COCO-17 and MPII-16 have built-in
-presets that fill every field a config leaves out; any other K gets generic defaults:
+One :class:`KeypointMeta` describes a keypoint set of K joints. Named presets (:data:`PRESETS`,
+chosen with the top-level config key ``keypoint_preset``; K alone never picks one) give the
+names, flip pairs, upper-body ids, OKS sigmas and skeleton of a public dataset:
 
-- ``names``: ``kp0`` ... ``kp{K-1}``;
-- ``flip_pairs``, ``upper_body_ids`` and ``skeleton``: empty;
+=============== == ===================================================================
+preset          K  keypoint set
+=============== == ===================================================================
+``coco17``      17 COCO person
+``mpii16``      16 MPII person (no OKS sigmas: MPII is evaluated with PCKh)
+``crowdpose14`` 14 CrowdPose person
+``aic14``       14 AI Challenger person
+``hand21``      21 COCO-WholeBody hand (also OneHand10K's order and names)
+``ap10k17``     17 AP-10K animals (17 joints, but not COCO's)
+=============== == ===================================================================
+
+Each field is taken from, in order: the explicit value (argument or config key), the preset, the
+dataset's COCO category (``keypoints`` names and 1-based ``skeleton``, see
+:meth:`KeypointMeta.from_coco_categories`), and last the generic default:
+
+- ``names``: ``kp0`` ... ``kp{K-1}`` (with a warning that neither a preset nor names were given);
+- ``flip_pairs``: derived from the names by :func:`derive_flip_pairs` when names were given
+  without a preset, else empty;
+- ``upper_body_ids`` and ``skeleton``: empty;
 - ``sigmas``: :data:`DEFAULT_SIGMA` (0.025) for every joint, the order of the COCO face and hand
   sigmas, so OKS works for a custom set before per-joint sigmas are measured;
 - ``colors``: K evenly spaced hues;
 - ``score_thresholds``: None, so deploy uses its ``--keypoint_threshold`` for every joint. Give K
   values when some joints are reliably less confident (a face joint, a small jaw tip).
 
-The MPII preset defines no sigmas (MPII is evaluated with PCKh); asking it for OKS sigmas through
+The MPII preset defines no sigmas; asking it for OKS sigmas through
 :meth:`KeypointMeta.oks_sigmas` raises a clear error.
 
 This module imports only numpy and the standard library, so deploy code can use it.
 """
 import colorsys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+import difflib
+import logging
+import re
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['KeypointMeta', 'DEFAULT_SIGMA', 'COCO17_SIGMAS', 'CONFIG_KEYS', 'default_colors']
+__all__ = ['KeypointMeta', 'DEFAULT_SIGMA', 'COCO17_SIGMAS', 'CONFIG_KEYS', 'PRESETS',
+           'default_colors', 'derive_flip_pairs', 'fill_config']
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SIGMA = 0.025
 
@@ -47,18 +71,89 @@ MPII16_SKELETON = [
     [0, 1], [1, 2], [2, 6], [6, 3], [3, 4], [4, 5], [6, 7], [7, 8], [8, 9], [7, 12], [12, 11],
     [11, 10], [7, 13], [13, 14], [14, 15]]
 
-_PRESETS: Dict[int, Dict[str, Any]] = {
-    17: {'name': 'COCO-17', 'names': COCO17_NAMES, 'flip_pairs': COCO17_FLIP_PAIRS,
-         'upper_body_ids': COCO17_UPPER_BODY, 'sigmas': COCO17_SIGMAS,
-         'skeleton': COCO17_SKELETON},
-    16: {'name': 'MPII-16', 'names': MPII16_NAMES, 'flip_pairs': MPII16_FLIP_PAIRS,
-         'upper_body_ids': MPII16_UPPER_BODY, 'sigmas': None, 'skeleton': MPII16_SKELETON},
-}
+CROWDPOSE14_NAMES = [
+    'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
+    'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'head',
+    'neck']
+CROWDPOSE14_FLIP_PAIRS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [10, 11]]
+CROWDPOSE14_UPPER_BODY = [0, 1, 2, 3, 4, 5, 12, 13]
+CROWDPOSE14_SIGMAS = [0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087,
+                      0.089, 0.089, 0.079, 0.079]
+CROWDPOSE14_SKELETON = [
+    [10, 8], [8, 6], [11, 9], [9, 7], [6, 7], [0, 6], [1, 7], [0, 1], [0, 2], [1, 3], [2, 4],
+    [3, 5], [12, 13], [1, 13], [0, 13]]
+"""CrowdPose's own annotation files carry COCO's 17-joint skeleton in their category; these are
+the 14-joint links (limbs, head-neck, shoulders-neck)."""
 
-CONFIG_KEYS = {'num_joints': 'num_joints', 'names': 'keypoint_names', 'flip_pairs': 'flip_perm',
+AIC14_NAMES = [
+    'right_shoulder', 'right_elbow', 'right_wrist', 'left_shoulder', 'left_elbow', 'left_wrist',
+    'right_hip', 'right_knee', 'right_ankle', 'left_hip', 'left_knee', 'left_ankle', 'head_top',
+    'neck']
+AIC14_FLIP_PAIRS = [[0, 3], [1, 4], [2, 5], [6, 9], [7, 10], [8, 11]]
+AIC14_UPPER_BODY = [0, 1, 2, 3, 4, 5, 12, 13]
+AIC14_SIGMAS = [0.01388152, 0.01515228, 0.01057665, 0.01417709, 0.01497891, 0.01402144,
+                0.03909642, 0.03686941, 0.01981803, 0.03843971, 0.03412318, 0.02415081,
+                0.01291456, 0.01236173]
+"""AI Challenger's keypoint_eval.py deltas halved (delta = 2 x sigma)."""
+AIC14_SKELETON = [
+    [2, 1], [1, 0], [0, 13], [13, 3], [3, 4], [4, 5], [8, 7], [7, 6], [6, 9], [9, 10], [10, 11],
+    [12, 13], [0, 6], [3, 9]]
+
+HAND21_NAMES = ['wrist'] + [f'{finger}{i}' for finger in
+                            ('thumb', 'forefinger', 'middle_finger', 'ring_finger', 'pinky_finger')
+                            for i in range(1, 5)]
+HAND21_SIGMAS = [0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024,
+                 0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.020, 0.019, 0.022, 0.031]
+"""COCO-WholeBody hand sigmas (the same for the left and the right hand)."""
+HAND21_SKELETON = [[0 if i % 4 == 0 else i, i + 1] for i in range(20)]
+"""Wrist to the base of each finger, then along the finger: [0, 1], [1, 2], ..., [0, 5], ...."""
+
+AP10K17_NAMES = [
+    'left_eye', 'right_eye', 'nose', 'neck', 'root_of_tail', 'left_shoulder', 'left_elbow',
+    'left_front_paw', 'right_shoulder', 'right_elbow', 'right_front_paw', 'left_hip',
+    'left_knee', 'left_back_paw', 'right_hip', 'right_knee', 'right_back_paw']
+AP10K17_FLIP_PAIRS = [[0, 1], [5, 8], [6, 9], [7, 10], [11, 14], [12, 15], [13, 16]]
+AP10K17_UPPER_BODY = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10]
+"""Eyes, nose, neck and the front legs."""
+AP10K17_SIGMAS = [0.025, 0.025, 0.026, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
+                  0.107, 0.107, 0.087, 0.087, 0.089, 0.089]
+"""The sigmas AP-10K's benchmark code evaluates with (adapted from COCO's, index for index)."""
+AP10K17_SKELETON = [
+    [0, 1], [0, 2], [1, 2], [2, 3], [3, 4], [3, 5], [5, 6], [6, 7], [3, 8], [8, 9], [9, 10],
+    [4, 11], [11, 12], [12, 13], [4, 14], [14, 15], [15, 16]]
+
+PRESETS: Dict[str, Dict[str, Any]] = {
+    'coco17': {'title': 'COCO-17', 'names': COCO17_NAMES, 'flip_pairs': COCO17_FLIP_PAIRS,
+               'upper_body_ids': COCO17_UPPER_BODY, 'sigmas': COCO17_SIGMAS,
+               'skeleton': COCO17_SKELETON},
+    'mpii16': {'title': 'MPII-16', 'names': MPII16_NAMES, 'flip_pairs': MPII16_FLIP_PAIRS,
+               'upper_body_ids': MPII16_UPPER_BODY, 'sigmas': None, 'skeleton': MPII16_SKELETON},
+    'crowdpose14': {'title': 'CrowdPose-14', 'names': CROWDPOSE14_NAMES,
+                    'flip_pairs': CROWDPOSE14_FLIP_PAIRS, 'upper_body_ids': CROWDPOSE14_UPPER_BODY,
+                    'sigmas': CROWDPOSE14_SIGMAS, 'skeleton': CROWDPOSE14_SKELETON},
+    'aic14': {'title': 'AI-Challenger-14', 'names': AIC14_NAMES, 'flip_pairs': AIC14_FLIP_PAIRS,
+              'upper_body_ids': AIC14_UPPER_BODY, 'sigmas': AIC14_SIGMAS,
+              'skeleton': AIC14_SKELETON},
+    'hand21': {'title': 'Hand-21', 'names': HAND21_NAMES, 'flip_pairs': [], 'upper_body_ids': [],
+               'sigmas': HAND21_SIGMAS, 'skeleton': HAND21_SKELETON},
+    'ap10k17': {'title': 'AP-10K-17', 'names': AP10K17_NAMES, 'flip_pairs': AP10K17_FLIP_PAIRS,
+                'upper_body_ids': AP10K17_UPPER_BODY, 'sigmas': AP10K17_SIGMAS,
+                'skeleton': AP10K17_SKELETON},
+}
+"""Preset name (the ``keypoint_preset`` value) -> display title and the fields it fills. Its K is
+``len(names)``; a ``sigmas`` of None means the dataset has no OKS sigmas."""
+PRESET_FIELDS = ('names', 'flip_pairs', 'upper_body_ids', 'sigmas', 'skeleton')
+
+CONFIG_KEYS = {'num_joints': 'num_joints', 'preset': 'keypoint_preset',
+               'names': 'keypoint_names', 'flip_pairs': 'flip_perm',
                'upper_body_ids': 'upper_body_ids', 'sigmas': 'sigmas', 'skeleton': 'skeleton',
                'colors': 'keypoint_colors', 'score_thresholds': 'keypoint_score_thresholds'}
 """Attribute name -> top-level config key."""
+
+_SIDE_TOKENS = {'left': 'left', 'l': 'left', 'right': 'right', 'r': 'right'}
+_SEPARATORS = re.compile(r'[\s_\-.]+')
+_WORDS = re.compile(r'[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+')
+"""Words of a name part: an upper-case run (``L``), a capitalised or lower-case word, digits."""
 
 
 def default_colors(count: int) -> List[List[int]]:
@@ -81,15 +176,165 @@ def _int_pairs(value: Sequence[Sequence[Any]], key: str) -> List[List[int]]:
     return pairs
 
 
+def _name_tokens(name: str) -> List[str]:
+    """Lower-case words of a joint name, split at separators (space, ``_``, ``-``, ``.``) and at
+    camelCase boundaries: ``'L_F_Paw'`` -> ``['l', 'f', 'paw']``, ``'leftHand'`` ->
+    ``['left', 'hand']``."""
+    return [word.lower() for part in _SEPARATORS.split(name) for word in _WORDS.findall(part)]
+
+
+def _side_and_key(name: str) -> Optional[Tuple[str, Tuple[str, ...]]]:
+    """``('left' | 'right', key)`` for a name with exactly one left/right word, where ``key`` is
+    its words with that one replaced by ``*``; None for any other name."""
+    tokens = _name_tokens(name)
+    sides = [i for i, token in enumerate(tokens) if token in _SIDE_TOKENS]
+    if len(sides) != 1:
+        return None
+    i = sides[0]
+    return _SIDE_TOKENS[tokens[i]], tuple(tokens[:i] + ['*'] + tokens[i + 1:])
+
+
+def derive_flip_pairs(names: Sequence[str]) -> List[List[int]]:
+    """Flip pairs from left/right joint names.
+
+    Two names pair when they differ only in one left/right word (``left``/``right`` or
+    ``l``/``r``, any case, as a separate word or a camelCase part): ``left_eye``/``right_eye``,
+    ``L_Eye``/``R_Eye``, ``eye_l``/``eye_r``, ``leftHand``/``rightHand``. A left name without a
+    right partner, and names with no or several side words, are left out.
+
+    Args:
+        names: K joint names.
+
+    Returns:
+        [[left_index, right_index], ...] in the order of the left joints; [] when no names pair.
+
+    Raises:
+        ValueError: when a name is not a string, naming its index.
+    """
+    lefts: List[Tuple[int, Tuple[str, ...]]] = []
+    rights: Dict[Tuple[str, ...], int] = {}
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise ValueError(f'keypoint_names[{i}] must be a string, got {name!r}')
+        found = _side_and_key(name)
+        if found is None:
+            continue
+        side, key = found
+        if side == 'left':
+            lefts.append((i, key))
+        else:
+            rights.setdefault(key, i)
+    return [[i, rights[key]] for i, key in lefts if key in rights]
+
+
+def _logged_flip_pairs(names: Sequence[str]) -> List[List[int]]:
+    """:func:`derive_flip_pairs`, with an INFO line stating the pairs found."""
+    pairs = derive_flip_pairs(names)
+    described = ', '.join(f'{names[a]}<->{names[b]}' for a, b in pairs) or 'no left/right names'
+    logger.info('flip_perm derived from keypoint_names: %s (%s)', pairs, described)
+    return pairs
+
+
+def _check_num_joints(num_joints: Any) -> int:
+    """``num_joints`` as an int; ValueError unless it is a positive integer."""
+    if isinstance(num_joints, bool) or not isinstance(num_joints, (int, np.integer)) \
+            or num_joints <= 0:
+        raise ValueError(f'num_joints must be a positive integer, got {num_joints!r}')
+    return int(num_joints)
+
+
+def _preset_fields(preset: Optional[str], num_joints: int) -> Dict[str, Any]:
+    """The :data:`PRESET_FIELDS` of ``preset`` ({} for None).
+
+    Raises:
+        ValueError: for an unknown name (listing the known ones, suggesting the nearest) or a
+            preset whose K is not ``num_joints``.
+    """
+    if preset is None:
+        return {}
+    if not isinstance(preset, str) or preset not in PRESETS:
+        close = difflib.get_close_matches(str(preset).lower(), list(PRESETS), n=1)
+        hint = f'; did you mean {close[0]!r}?' if close else ''
+        raise ValueError(f'unknown keypoint_preset {preset!r}: the known presets are '
+                         f'{", ".join(sorted(PRESETS))}{hint}')
+    spec = PRESETS[preset]
+    if len(spec['names']) != num_joints:
+        raise ValueError(f'keypoint_preset {preset!r} ({spec["title"]}) has '
+                         f'{len(spec["names"])} joints but num_joints is {num_joints}')
+    return {key: spec[key] for key in PRESET_FIELDS}
+
+
+def _category_label(category: Mapping[str, Any]) -> str:
+    """How errors name a COCO category: its ``name``, else its ``id``."""
+    return repr(category.get('name', category.get('id', '?')))
+
+
+def _category_names(category: Mapping[str, Any]) -> List[str]:
+    """The ``keypoints`` names of a COCO category; KeyError naming the category when absent."""
+    if category.get('keypoints') is None:
+        raise KeyError(f'dataset category {_category_label(category)} has no `keypoints` list '
+                       f'of joint names')
+    return list(category['keypoints'])
+
+
+def _category_skeleton(category: Mapping[str, Any]) -> Optional[List[List[int]]]:
+    """The 1-based ``skeleton`` of a COCO category as 0-based links; None when absent.
+
+    Raises:
+        ValueError: naming the category and link when a link is not two integers >= 1.
+    """
+    if category.get('skeleton') is None:
+        return None
+    label = _category_label(category)
+    links = _int_pairs(category['skeleton'], f'dataset category {label} skeleton')
+    for i, link in enumerate(links):
+        if min(link) < 1:
+            raise ValueError(f'dataset category {label} skeleton link {i} {link} is not 1-based '
+                             f'(COCO joint ids start at 1)')
+    return [[a - 1, b - 1] for a, b in links]
+
+
+def _category_fields(category: Mapping[str, Any], num_joints: int) -> Dict[str, Any]:
+    """``names`` and (when present) ``skeleton`` from a COCO category with ``num_joints`` joints.
+
+    Raises:
+        ValueError: naming the category when its joint count is not ``num_joints``.
+    """
+    names = _category_names(category)
+    if len(names) != num_joints:
+        raise ValueError(f'dataset category {_category_label(category)} has {len(names)} '
+                         f'keypoints but num_joints is {num_joints}')
+    fields: Dict[str, Any] = {'names': names}
+    skeleton = _category_skeleton(category)
+    if skeleton is not None:
+        fields['skeleton'] = skeleton
+    return fields
+
+
+def _warn_on_name_mismatch(names: Sequence[str], category: Mapping[str, Any]) -> None:
+    """Warn when the chosen names are not the dataset category's (compared word by word, case
+    and separators ignored): a preset or ``keypoint_names`` for another keypoint set."""
+    for i, (chosen, theirs) in enumerate(zip(names, _category_names(category))):
+        if _name_tokens(str(chosen)) != _name_tokens(str(theirs)):
+            logger.warning('keypoint_names disagree with dataset category %s: joint %d is %r but '
+                           'the dataset calls it %r; check keypoint_preset / keypoint_names',
+                           _category_label(category), i, chosen, theirs)
+            return
+
+
 class KeypointMeta:
     """Metadata of a keypoint set of K joints.
 
-    Every argument left as None takes the COCO-17 / MPII-16 preset when ``num_joints`` is 17 / 16,
-    otherwise the generic default described in the module docstring. The constructor does not
-    validate; call :meth:`validate` (``from_config`` and ``from_dict`` do).
+    Every argument left as None takes the value of ``preset`` when one is named, otherwise the
+    generic default described in the module docstring (``flip_pairs`` is then derived from
+    ``names`` when names are given). The number of joints alone never selects a preset. The
+    constructor does not validate; call :meth:`validate` (``from_config``, ``from_dict`` and
+    ``from_coco_categories`` do).
 
     Args:
         num_joints: K, the number of joints.
+        preset: a :data:`PRESETS` name (``coco17``, ``mpii16``, ``crowdpose14``, ``aic14``,
+            ``hand21``, ``ap10k17``) with K joints, or None.
         names: K joint names.
         flip_pairs: [left, right] joint index pairs that swap under a horizontal flip.
         upper_body_ids: joint indices of the upper body (used by half-body augmentation).
@@ -100,29 +345,38 @@ class KeypointMeta:
             smoother trusts it; None leaves the threshold to the caller.
 
     Attributes:
-        num_joints, names, flip_pairs, upper_body_ids, sigmas, skeleton, colors,
+        num_joints, preset, names, flip_pairs, upper_body_ids, sigmas, skeleton, colors,
             score_thresholds: as above, with defaults filled in; ``sigmas`` stays None for
-            MPII-16 when not given.
+            ``mpii16`` when not given.
+
+    Raises:
+        ValueError: for a bad ``num_joints``, an unknown preset (the message lists the known
+            names and suggests the nearest) or a preset whose K is not ``num_joints``.
     """
 
-    def __init__(self, num_joints: int, names: Optional[List[str]] = None,
+    def __init__(self, num_joints: int, preset: Optional[str] = None,
+                 names: Optional[List[str]] = None,
                  flip_pairs: Optional[List[List[int]]] = None,
                  upper_body_ids: Optional[List[int]] = None,
                  sigmas: Optional[List[float]] = None,
                  skeleton: Optional[List[List[int]]] = None,
                  colors: Optional[List[List[int]]] = None,
                  score_thresholds: Optional[List[float]] = None) -> None:
-        if isinstance(num_joints, bool) or not isinstance(num_joints, (int, np.integer)) \
-                or num_joints <= 0:
-            raise ValueError(f'num_joints must be a positive integer, got {num_joints!r}')
-        self.num_joints = int(num_joints)
-        preset = _PRESETS.get(self.num_joints)
-        self.preset_name: Optional[str] = preset['name'] if preset else None
+        self.num_joints = _check_num_joints(num_joints)
+        chosen = _preset_fields(preset, self.num_joints)
+        self.preset = preset
+        if preset is None and names is None:
+            logger.warning('num_joints=%d with no keypoint_preset and no keypoint_names: the '
+                           'joints are named kp0..kp%d, with no flip pairs, upper body or '
+                           'skeleton. Set keypoint_preset (one of %s) or keypoint_names.',
+                           self.num_joints, self.num_joints - 1, ', '.join(sorted(PRESETS)))
+        if flip_pairs is None and preset is None and names is not None:
+            flip_pairs = _logged_flip_pairs(names)
 
         def pick(value: Any, key: str, generic: Any) -> Any:
             if value is not None:
                 return value
-            return preset[key] if preset else generic
+            return chosen[key] if key in chosen else generic
 
         self.names = list(pick(names, 'names', [f'kp{i}' for i in range(self.num_joints)]))
         self.flip_pairs = _int_pairs(pick(flip_pairs, 'flip_pairs', []), 'flip_perm')
@@ -135,9 +389,13 @@ class KeypointMeta:
         self.score_thresholds = (None if score_thresholds is None
                                  else [float(v) for v in score_thresholds])
 
+    @property
+    def title(self) -> str:
+        """The preset's display title (e.g. ``MPII-16``), or ``custom`` without a preset."""
+        return PRESETS[self.preset]['title'] if self.preset else 'custom'
+
     def __repr__(self) -> str:
-        kind = self.preset_name or 'custom'
-        return (f'KeypointMeta(num_joints={self.num_joints}, {kind}, '
+        return (f'KeypointMeta(num_joints={self.num_joints}, {self.title}, '
                 f'{len(self.flip_pairs)} flip pairs, {len(self.skeleton)} links)')
 
     # ------------------------------------------------------------------ validation
@@ -252,8 +510,8 @@ class KeypointMeta:
         """
         if self.sigmas is None:
             raise ValueError(f'no OKS sigmas for num_joints={self.num_joints} '
-                             f'({self.preset_name or "custom"}): set the top-level `sigmas` key '
-                             f'(K values) to use OKS')
+                             f'({self.title}): set the top-level `sigmas` key (K values) to use '
+                             f'OKS')
         self._validate_sigmas()
         return np.asarray(self.sigmas, dtype=np.float64)
 
@@ -266,22 +524,77 @@ class KeypointMeta:
     # ------------------------------------------------------------------ (de)serialisation
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> 'KeypointMeta':
-        """Build and validate from the top-level config keys.
+    def _build(cls, num_joints: Any, explicit: Mapping[str, Any],
+               category: Optional[Mapping[str, Any]]) -> 'KeypointMeta':
+        """Build and validate with the precedence explicit > preset > category > generic.
 
-        Reads ``num_joints`` (required), ``keypoint_names``, ``flip_perm``, ``upper_body_ids``,
-        ``sigmas``, ``skeleton``, ``keypoint_colors`` and ``keypoint_score_thresholds``; other
-        keys are ignored.
+        Args:
+            num_joints: K.
+            explicit: constructor arguments (None values count as not given).
+            category: a COCO category (``keypoints``, 1-based ``skeleton``) or None.
+        """
+        kwargs = dict(explicit)
+        if category is not None:
+            fields = _category_fields(category, _check_num_joints(num_joints))
+            if kwargs.get('preset') is None:
+                for attr, value in fields.items():
+                    if kwargs.get(attr) is None:
+                        kwargs[attr] = value
+        meta = cls(num_joints, **kwargs).validate()
+        if category is not None:
+            _warn_on_name_mismatch(meta.names, category)
+        return meta
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any],
+                    category: Optional[Mapping[str, Any]] = None) -> 'KeypointMeta':
+        """Build and validate from the top-level config keys and, optionally, the dataset.
+
+        Reads ``num_joints`` (required), ``keypoint_preset``, ``keypoint_names``, ``flip_perm``,
+        ``upper_body_ids``, ``sigmas``, ``skeleton``, ``keypoint_colors`` and
+        ``keypoint_score_thresholds``; other keys are ignored. Each field comes from the config
+        key, else the preset, else ``category`` (names, skeleton and the flip pairs derived from
+        the names), else the generic default. A warning is logged when the resulting names are
+        not the category's.
+
+        Args:
+            cfg: the config.
+            category: the dataset's COCO category (``keypoints`` names, 1-based ``skeleton``).
 
         Raises:
-            KeyError: when ``num_joints`` is missing.
-            ValueError: from :meth:`validate`.
+            KeyError: when ``num_joints`` is missing, or ``category`` has no ``keypoints``.
+            ValueError: from the constructor, from :meth:`validate`, or naming the category
+                when its keypoint count is not ``num_joints``.
         """
         if 'num_joints' not in cfg:
             raise KeyError('the config has no top-level `num_joints` key, needed to build the '
                            'keypoint metadata')
-        kwargs = {attr: cfg.get(key) for attr, key in CONFIG_KEYS.items()}
-        return cls(**kwargs).validate()
+        explicit = {attr: cfg.get(key) for attr, key in CONFIG_KEYS.items()
+                    if attr != 'num_joints'}
+        return cls._build(cfg['num_joints'], explicit, category)
+
+    @classmethod
+    def from_coco_categories(cls, category: Mapping[str, Any], num_joints: Optional[int] = None,
+                             **overrides: Any) -> 'KeypointMeta':
+        """Build and validate from one COCO ``categories`` entry.
+
+        Names come from the category's ``keypoints``, the skeleton from its 1-based
+        ``skeleton`` (converted to 0-based) and the flip pairs are derived from the names
+        (:func:`derive_flip_pairs`). ``overrides`` (constructor arguments, ``preset`` included)
+        take precedence, a preset over the category, as in :meth:`from_config`.
+
+        Args:
+            category: e.g. ``{'name': 'person', 'keypoints': [...], 'skeleton': [[16, 14], ...]}``.
+            num_joints: K; None takes the length of ``keypoints``.
+            overrides: constructor arguments.
+
+        Raises:
+            KeyError: when the category has no ``keypoints``.
+            ValueError: naming the category when its keypoint count is not ``num_joints`` or a
+                skeleton link is not 1-based, or from :meth:`validate`.
+        """
+        k = len(_category_names(category)) if num_joints is None else num_joints
+        return cls._build(k, overrides, category)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> 'KeypointMeta':
@@ -298,10 +611,11 @@ class KeypointMeta:
         return cls.from_config(data)
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain dict with the config key names (for ``infer_cfg.yml``); ``sigmas`` and
-        ``keypoint_score_thresholds`` may be None."""
+        """Plain dict with the config key names (for ``infer_cfg.yml``); ``keypoint_preset``,
+        ``sigmas`` and ``keypoint_score_thresholds`` may be None."""
         return {
             'num_joints': self.num_joints,
+            'keypoint_preset': self.preset,
             'keypoint_names': list(self.names),
             'flip_perm': [list(p) for p in self.flip_pairs],
             'upper_body_ids': list(self.upper_body_ids),
@@ -311,3 +625,28 @@ class KeypointMeta:
             'keypoint_score_thresholds': (None if self.score_thresholds is None
                                           else list(self.score_thresholds)),
         }
+
+
+def fill_config(cfg: Dict[str, Any],
+                category: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Validate the keypoint metadata and write its values into the top-level keys it lacks.
+
+    After this, ``keypoint_names``, ``flip_perm``, ``upper_body_ids``, ``sigmas``, ``skeleton``
+    (and every other non-None :meth:`KeypointMeta.to_dict` field) are top-level keys, taken as in
+    :meth:`KeypointMeta.from_config`, so every component that shares them sees the same values.
+    Keys the config already sets are kept. Configs without ``num_joints`` (detectors) are left
+    alone.
+
+    Args:
+        cfg: the config, changed in place.
+        category: the dataset's COCO category, the source after the config and the preset.
+
+    Returns:
+        ``cfg``.
+    """
+    if 'num_joints' not in cfg:
+        return cfg
+    for key, value in KeypointMeta.from_config(cfg, category).to_dict().items():
+        if value is not None and cfg.get(key) is None:
+            cfg[key] = value
+    return cfg

@@ -21,7 +21,8 @@ if __package__ in (None, ''):
 from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
                                     deploy_parser, run_on_input, write_json)
 from deploy.python.predictor import Predictor, StageTimer, find_model_files  # noqa: E402
-from deploy.python.preprocess import build_preprocess, decode_image  # noqa: E402
+from ppkpt.data.transforms.preprocess import build_preprocess  # noqa: E402
+from ppkpt.image_io import read_rgb  # noqa: E402
 
 __all__ = ['Detector', 'DETECTOR_INPUTS', 'main']
 
@@ -62,7 +63,7 @@ class Detector:
             raise ValueError(f'{model_dir}: model inputs {unknown} are not supported; a detector '
                              f'may take {list(DETECTOR_INPUTS)}')
         self.preprocess = build_preprocess(self.predictor.infer_cfg.preprocess,
-                                           f'{model_dir}/infer_cfg.yml')
+                                           source=f'{model_dir}/infer_cfg.yml')
         self.label_list = self.predictor.infer_cfg.label_list
         self.threshold = threshold
         self.class_ids = None if class_ids is None else [int(c) for c in class_ids]
@@ -81,10 +82,12 @@ class Detector:
             class overlapping by more than ``nms_iou``, sorted by descending score.
         """
         with self.timer.stage('det_pre'):
-            tensor, im_info = self.preprocess(image)
-            inputs = {'image': tensor[None].astype(np.float32),
-                      'im_shape': np.asarray(im_info['im_shape'], np.float32)[None],
-                      'scale_factor': np.asarray(im_info['scale_factor'], np.float32)[None]}
+            record = self.preprocess({'image': image,
+                                      'im_shape': np.asarray(image.shape[:2], np.float32),
+                                      'scale_factor': np.ones(2, np.float32)})
+            inputs = {'image': record['image'][None].astype(np.float32),
+                      'im_shape': np.asarray(record['im_shape'], np.float32)[None],
+                      'scale_factor': np.asarray(record['scale_factor'], np.float32)[None]}
         with self.timer.stage('det_infer'):
             outputs = self.predictor.run({name: inputs[name]
                                           for name in self.predictor.input_names})
@@ -155,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_images(detector: Detector, files: List[str], output_dir: str) -> List[Dict[str, Any]]:
     results = []
     for path in files:
-        image, _ = decode_image(path)
+        image = read_rgb(path)
         boxes = detector.predict(image)
         canvas = draw_boxes(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), boxes, detector.label_list)
         cv2.imwrite(os.path.join(output_dir, os.path.basename(path)), canvas)

@@ -24,7 +24,7 @@ from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # no
                                     deploy_parser, run_on_input, str2bool, write_json)
 from deploy.python.keypoint_infer import KeypointDetector  # noqa: E402
 from deploy.python.predictor import find_model_files  # noqa: E402
-from deploy.python.preprocess import decode_image  # noqa: E402
+from ppkpt.image_io import read_rgb  # noqa: E402
 from deploy.python.smoothing import FILTER_TYPES, KeypointSmoother  # noqa: E402
 from deploy.python.tracker import PoseTracker  # noqa: E402
 from ppkpt.metadata import DEFAULT_SIGMA, KeypointMeta  # noqa: E402
@@ -183,7 +183,7 @@ def run_images(pipeline: TopDownPipeline, files: List[str], output_dir: str,
     document: Dict[str, Any] = {'frames': [], 'fps': None, 'complete': False, 'error': None}
     try:
         for index, path in enumerate(files):
-            image, _ = decode_image(path)
+            image = read_rgb(path)
             result = pipeline.process(image)
             canvas = pipeline.draw(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), result)
             cv2.imwrite(os.path.join(output_dir, os.path.basename(path)), canvas)

@@ -18,47 +18,28 @@ if __package__ in (None, ''):
 
 from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
                                     deploy_parser, run_on_input, str2bool, write_json)
-from deploy.python.predictor import Predictor, StageTimer, find_model_files  # noqa: E402
-from deploy.python.preprocess import (TopDownEvalAffine, build_preprocess,  # noqa: E402
-                                     decode_image)
-from ppkpt.codecs.heatmap import HeatmapCodec  # noqa: E402
-from ppkpt.geometry import box_to_center_scale  # noqa: E402
+from deploy.python.predictor import (InferConfig, Predictor, StageTimer,  # noqa: E402
+                                     find_model_files)
+from ppkpt.codecs import HeatmapCodec, KeypointCodec, build_codec  # noqa: E402
+from ppkpt.data.transforms.preprocess import TopDownEvalAffine, build_preprocess  # noqa: E402
+from ppkpt.image_io import read_rgb  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
 from ppkpt.visualize import draw_keypoints  # noqa: E402
 
-__all__ = ['KeypointDetector', 'expand_box', 'ARCH_KINDS', 'main']
+__all__ = ['KeypointDetector', 'ARCH_KINDS', 'main']
 
 ARCH_KINDS = {'TopDownHRNet': 'topdown', 'HRNet': 'topdown'}
 """infer_cfg ``arch`` -> pipeline kind; ``HRNet`` is what PaddleDetection writes."""
 
 
-def expand_box(box: Sequence[float], image_size: Tuple[int, int], expand_ratio: float = 1.3,
-               min_aspect: float = 0.75) -> np.ndarray:
-    """Grow a detector box into the region the keypoint model sees.
-
-    Both sides grow by ``expand_ratio`` about the centre; a box narrower than ``min_aspect``
-    (w / h) is then widened to it; the result is clipped to the image.
-
-    Args:
-        box: (4,) box (x1, y1, x2, y2) in pixels.
-        image_size: (w, h) of the image.
-        expand_ratio: growth factor of both sides.
-        min_aspect: smallest width / height kept (3:4 by default); 0 disables widening.
-
-    Returns:
-        (4,) float64 box (x1, y1, x2, y2).
-    """
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    half_w, half_h = 0.5 * (x2 - x1) * expand_ratio, 0.5 * (y2 - y1) * expand_ratio
-    half_w = max(half_w, min_aspect * half_h)
-    cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
-    width, height = image_size
-    return np.array([max(cx - half_w, 0.0), max(cy - half_h, 0.0), min(cx + half_w, width - 1.0),
-                     min(cy + half_h, height - 1.0)])
-
-
 class KeypointDetector:
     """Run an exported keypoint model on person boxes.
+
+    The crops, normalisation and decoding are the evaluation ones: the ``Preprocess`` ops of
+    ``infer_cfg.yml`` built by :func:`ppkpt.data.transforms.preprocess.build_preprocess`, and
+    the codec rebuilt from its ``codec`` entry. A box is clipped to the image, padded to the
+    model aspect and enlarged by ``TopDownEvalAffine.padding`` (1.25), as the eval datasets do
+    with ground-truth boxes, so eval and deploy give the same keypoints for the same boxes.
 
     Args:
         model_dir: exported model directory (``infer_cfg.yml`` + model files).
@@ -67,9 +48,7 @@ class KeypointDetector:
         batch_size: crops per predictor call.
         cpu_threads: math library threads on CPU.
         enable_mkldnn: use oneDNN on CPU.
-        use_dark: DARK decoding; None takes ``use_dark`` from ``infer_cfg.yml``.
-        expand_ratio: box growth before cropping (see :func:`expand_box`).
-        min_aspect: tall boxes are widened to this width / height.
+        use_dark: DARK decoding; None keeps the codec's.
         timer: collects ``kpt_pre``, ``kpt_infer`` and ``kpt_post`` times; a new one if None.
 
     Raises:
@@ -80,35 +59,50 @@ class KeypointDetector:
 
     def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
                  batch_size: int = 1, cpu_threads: int = 2, enable_mkldnn: bool = True,
-                 use_dark: Optional[bool] = None, expand_ratio: float = 1.3,
-                 min_aspect: float = 0.75, timer: Optional[StageTimer] = None) -> None:
+                 use_dark: Optional[bool] = None, timer: Optional[StageTimer] = None) -> None:
         self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn,
                                    batch_size)
         cfg = self.predictor.infer_cfg
+        source = f'{model_dir}/infer_cfg.yml'
         if cfg.arch not in ARCH_KINDS:
-            raise ValueError(f'{model_dir}/infer_cfg.yml: arch {cfg.arch!r} is not supported; '
+            raise ValueError(f'{source}: arch {cfg.arch!r} is not supported; '
                              f'supported: {sorted(ARCH_KINDS)}')
-        self._predict_by_kind = {'topdown': self._predict_topdown}[ARCH_KINDS[cfg.arch]]
-        self.preprocess = build_preprocess(cfg.preprocess, f'{model_dir}/infer_cfg.yml')
+        self.codec = self._codec(cfg, source, use_dark)
+        self.preprocess = build_preprocess(cfg.preprocess, self.codec, source)
         affine = next((op for op in self.preprocess.ops if isinstance(op, TopDownEvalAffine)),
                       None)
         if affine is None:
-            raise ValueError(f'{model_dir}/infer_cfg.yml: Preprocess has no TopDownEvalAffine')
+            raise ValueError(f'{source}: Preprocess has no TopDownEvalAffine')
         self.affine = affine
         self.batch_size = batch_size
-        self.use_dark = cfg.use_dark if use_dark is None else use_dark
-        self.expand_ratio = expand_ratio
-        self.min_aspect = min_aspect
         self.timer = timer or StageTimer()
         self.meta = (KeypointMeta.from_config(cfg.metadata) if 'num_joints' in cfg.metadata
-                     else KeypointMeta(self._probe_num_joints()).validate())
+                     else KeypointMeta(self._probe_output_shape()[1]).validate())
 
-    def _probe_num_joints(self) -> int:
-        """K of a model exported without keypoint metadata (a PaddleDetection export): the
-        heatmap channels of one run on a blank crop, which also warms the predictor up."""
-        width, height = (int(v) for v in self.affine.trainsize)
-        blank = np.zeros((1, 3, height, width), dtype=np.float32)
-        return int(self.predictor.run({self.predictor.input_names[0]: blank})[0].shape[1])
+    def _codec(self, cfg: InferConfig, source: str, use_dark: Optional[bool]) -> KeypointCodec:
+        """The export's codec, or for a PaddleDetection export (no ``codec`` entry) a heatmap
+        codec from its ``TopDownEvalAffine`` size, ``use_dark`` and the output size."""
+        if cfg.codec:
+            spec = dict(cfg.codec)
+        else:
+            affine = next((op for op in cfg.preprocess if op['type'] == 'TopDownEvalAffine'), {})
+            if 'trainsize' not in affine:
+                raise ValueError(f'{source}: no `codec` entry and no TopDownEvalAffine.trainsize')
+            self.input_size = [int(v) for v in affine['trainsize']]
+            height, width = self._probe_output_shape()[2:]
+            spec = {'type': 'HeatmapCodec', 'input_size': self.input_size,
+                    'heatmap_size': [width, height], 'use_dark': cfg.use_dark,
+                    'target_type': 'udp' if affine.get('use_udp') else 'gaussian'}
+        if use_dark is not None:
+            spec['use_dark'] = bool(use_dark)
+        return build_codec(spec, f'{source} codec')
+
+    def _probe_output_shape(self) -> Tuple[int, ...]:
+        """(1, K, H, W) of one run on a blank crop (exports without metadata or codec); the run
+        also warms the predictor up."""
+        width, height = getattr(self, 'input_size', None) or self.codec.input_size
+        blank = np.zeros((1, 3, int(height), int(width)), dtype=np.float32)
+        return tuple(self.predictor.run({self.predictor.input_names[0]: blank})[0].shape)
 
     def predict(self, image: np.ndarray, boxes: Optional[np.ndarray] = None
                 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -116,77 +110,47 @@ class KeypointDetector:
 
         Args:
             image: (H, W, 3) uint8 RGB image.
-            boxes: (P, 4+) boxes (x1, y1, x2, y2, ...) in pixels; None uses the whole image
-                (not expanded).
+            boxes: (P, 4+) boxes (x1, y1, x2, y2, ...) in pixels; None uses the whole image.
 
         Returns:
             keypoints: (P, K, 3) float32 (x, y, score) in image pixels.
             scores: (P,) float32 mean joint score per person.
         """
-        return self._predict_by_kind(image, boxes)
-
-    def _crop_geometry(self, image: np.ndarray, boxes: Optional[np.ndarray]
-                       ) -> List[Tuple[np.ndarray, np.ndarray]]:
-        """(center, scale) per box in ``pixel_std`` units, padded to the model aspect."""
-        height, width = image.shape[:2]
-        aspect = self.affine.trainsize[0] / self.affine.trainsize[1]
-        if boxes is None:
-            regions = [np.array([0.0, 0.0, width, height])]
-        else:
-            regions = [expand_box(box, (width, height), self.expand_ratio, self.min_aspect)
-                       for box in np.asarray(boxes, dtype=np.float64).reshape(-1, boxes.shape[-1])]
-        geometry = []
-        for x1, y1, x2, y2 in regions:
-            center, scale = box_to_center_scale([x1, y1, x2 - x1, y2 - y1], aspect,
-                                                self.affine.pixel_std, padding=1.0)
-            geometry.append((center, scale))
-        return geometry
-
-    def _predict_topdown(self, image: np.ndarray, boxes: Optional[np.ndarray]
-                         ) -> Tuple[np.ndarray, np.ndarray]:
-        geometry = self._crop_geometry(image, boxes)
+        records = self._records(image, boxes)
         keypoints, scores = [], []
-        for start in range(0, len(geometry), self.batch_size):
-            chunk = geometry[start:start + self.batch_size]
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start:start + self.batch_size]
             with self.timer.stage('kpt_pre'):
-                batch = self._crops(image, chunk)
+                chunk = [self.preprocess(record) for record in chunk]
+                batch = np.stack([record['image'] for record in chunk]).astype(np.float32)
             with self.timer.stage('kpt_infer'):
                 heatmaps = self.predictor.run({self.predictor.input_names[0]: batch})[0]
             with self.timer.stage('kpt_post'):
-                kpts, score = self._decode(heatmaps, chunk)
+                kpts = self._decode(heatmaps, chunk)
             keypoints.append(kpts)
-            scores.append(score)
+            scores.append(kpts[:, :, 2].mean(axis=1))
         if not keypoints:
             return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
         return np.concatenate(keypoints), np.concatenate(scores)
 
-    def _crops(self, image: np.ndarray, chunk: List[Tuple[np.ndarray, np.ndarray]]
-               ) -> np.ndarray:
-        """(B, 3, h, w) float32 network inputs for the boxes in ``chunk``."""
-        crops = []
-        for center, scale in chunk:
-            _, im_info = decode_image(image)
-            im_info.update(center=center, scale=scale)
-            crop, _ = self.preprocess(image, im_info)
-            crops.append(crop)
-        return np.stack(crops).astype(np.float32)
+    @staticmethod
+    def _records(image: np.ndarray, boxes: Optional[np.ndarray]) -> List[Dict[str, Any]]:
+        """One preprocessing record per box: the image and its (x, y, w, h) box."""
+        if boxes is None:
+            return [{'image': image}]
+        xyxy = np.asarray(boxes, dtype=np.float64).reshape(len(boxes), -1)[:, :4]
+        return [{'image': image, 'bbox': [x1, y1, x2 - x1, y2 - y1]} for x1, y1, x2, y2 in xyxy]
 
-    def _decode(self, heatmaps: np.ndarray, chunk: List[Tuple[np.ndarray, np.ndarray]]
-                ) -> Tuple[np.ndarray, np.ndarray]:
-        """Heatmaps (B, K, H, W) -> keypoints (B, K, 3) in image pixels and scores (B,)."""
+    def _decode(self, heatmaps: np.ndarray, chunk: List[Dict[str, Any]]) -> np.ndarray:
+        """Heatmaps (B, K, H, W) -> keypoints (B, K, 3) in image pixels."""
         if heatmaps.ndim != 4 or heatmaps.shape[0] != len(chunk):
             raise ValueError(f'{self.predictor.model_dir}: expected heatmaps (B={len(chunk)}, K, '
                              f'H, W) as output 0, got {heatmaps.shape}')
         self._check_joints(heatmaps.shape[1])
-        heatmap_size = [heatmaps.shape[3], heatmaps.shape[2]]
-        codec = HeatmapCodec(self.affine.trainsize, heatmap_size,
-                             target_type='udp' if self.affine.use_udp else 'gaussian',
-                             use_dark=self.use_dark)
-        centers = np.asarray([center for center, _ in chunk], dtype=np.float64)
-        scales_px = np.asarray([scale for _, scale in chunk], dtype=np.float64) \
+        centers = np.asarray([record['center'] for record in chunk], dtype=np.float64)
+        scales_px = np.asarray([record['scale'] for record in chunk], dtype=np.float64) \
             * self.affine.pixel_std
-        out = codec.decode_to_image(heatmaps, centers, scales_px)
-        return out, out[:, :, 2].mean(axis=1)
+        return self.codec.decode_to_image(heatmaps, centers, scales_px)
 
     def _check_joints(self, num_joints: int) -> None:
         if self.meta.num_joints != num_joints:
@@ -210,7 +174,7 @@ def _run_images(detector: KeypointDetector, files: List[str], args: argparse.Nam
     import cv2
     results = []
     for path in files:
-        image, _ = decode_image(path)
+        image = read_rgb(path)
         keypoints, scores = detector.predict(image)
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         out_path = os.path.join(args.output_dir, os.path.basename(path))

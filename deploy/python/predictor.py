@@ -33,7 +33,9 @@ class InferConfig:
         arch: architecture name written at export (e.g. ``TopDownHRNet``, ``CenterNet``).
         preprocess: list of ``{type: OpName, **args}`` ops, applied in order.
         label_list: class names.
-        use_dark: DARK decoding for keypoint heatmaps.
+        use_dark: DARK decoding for keypoint heatmaps (read by exports without a ``codec``).
+        codec: ``KeypointCodec.to_config()`` of a keypoint model; empty for detectors and for
+            PaddleDetection exports.
         metadata: the keypoint metadata keys (``num_joints``, ``keypoint_names``, ``flip_perm``,
             ``skeleton``, ``sigmas``, ...); empty for detectors.
     """
@@ -42,6 +44,7 @@ class InferConfig:
     preprocess: List[Dict[str, Any]]
     label_list: List[str] = field(default_factory=list)
     use_dark: bool = True
+    codec: Dict[str, Any] = field(default_factory=dict)
     metadata: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,7 +69,8 @@ def load_infer_cfg(model_dir: str) -> InferConfig:
     metadata = {key: raw[key] for key in CONFIG_KEYS.values() if raw.get(key) is not None}
     return InferConfig(arch=str(raw['arch']), preprocess=preprocess,
                        label_list=list(raw.get('label_list') or []),
-                       use_dark=bool(raw.get('use_dark', True)), metadata=metadata)
+                       use_dark=bool(raw.get('use_dark', True)), codec=dict(raw.get('codec') or {}),
+                       metadata=metadata)
 
 
 def find_model_files(model_dir: str) -> Tuple[str, str]:

@@ -1,4 +1,10 @@
-"""Target encoders and prediction decoders (numpy and cv2 only, usable without paddle)."""
-from ppkpt.codecs.heatmap import TARGET_TYPES, HeatmapCodec, flip_back, get_max_preds
+"""Codecs: target encoders and prediction decoders (numpy and cv2 only, usable without paddle).
 
-__all__ = ['HeatmapCodec', 'TARGET_TYPES', 'flip_back', 'get_max_preds']
+See :mod:`ppkpt.codecs.base` for the contract every codec follows.
+"""
+from ppkpt.codecs.base import CODECS, KeypointCodec, build_codec
+from ppkpt.codecs.heatmap import (FLIP_ALIGNMENTS, TARGET_TYPES, HeatmapCodec, flip_back,
+                                  get_max_preds)
+
+__all__ = ['CODECS', 'KeypointCodec', 'build_codec', 'HeatmapCodec', 'TARGET_TYPES',
+           'FLIP_ALIGNMENTS', 'flip_back', 'get_max_preds']

@@ -1,60 +1,77 @@
 """Gaussian heatmap targets and their decoding (numpy and cv2 only).
 
-One :class:`HeatmapCodec` holds the input size, heatmap size and sigma, so the targets a model
-is trained on and the decoding of its predictions use the same geometry.
+One :class:`HeatmapCodec` holds the input size, heatmap size, sigma, target type, decoding and
+flip alignment, so the targets a model is trained on, its flip test and the decoding of its
+predictions use the same geometry.
 
 Dimension names: N instances, K joints, H x W heatmap rows x columns.
 """
-from typing import List, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
+from ppkpt.codecs.base import KeypointCodec
+from ppkpt.core.workspace import serializable
 from ppkpt.geometry import flip_permutation, transform_preds
 
-__all__ = ['HeatmapCodec', 'TARGET_TYPES', 'flip_back', 'get_max_preds']
+__all__ = ['HeatmapCodec', 'TARGET_TYPES', 'FLIP_ALIGNMENTS', 'flip_back', 'get_max_preds']
 
 TARGET_TYPES = ('gaussian', 'dark', 'udp')
+FLIP_ALIGNMENTS = ('pixel', 'exact', 'none')
 _CV_MAX_CHANNELS = 128  # the channel limit of cv2 filters in OpenCV 5
 
 
-class HeatmapCodec:
+@serializable
+class HeatmapCodec(KeypointCodec):
     """Encode joints into Gaussian heatmaps and decode heatmaps into joints.
 
     Target types:
-        * ``'gaussian'`` (HRNet): stride ``input / heatmap``; an unnormalised Gaussian (peak 1) is
-          centred on the joint rounded to the nearest heatmap pixel and cut to a square window
-          of half-size ``3 * sigma``.
+        * ``'gaussian'`` (HRNet, "MSRA"): stride ``input / heatmap``; an unnormalised Gaussian
+          (peak 1) is centred on the joint rounded to the nearest heatmap pixel and cut to a
+          square window of half-size ``3 * sigma``.
         * ``'dark'`` (DARK): same stride; the Gaussian is centred on the exact sub-pixel joint
           position and covers the whole heatmap.
         * ``'udp'`` (UDP): stride ``(input - 1) / (heatmap - 1)``; the window sits on the rounded
           position as for ``'gaussian'`` but the Gaussian inside is centred on the sub-pixel
-          position.
+          position. The crop (``TopDownAffine``) and its inverse use the UDP matrices too.
 
     A joint gets weight 0 when it is not visible or when its window lies entirely outside the
     heatmap. Decoding takes the arg-max and refines it either with DARK (``use_dark``: blur,
     log, one Newton step) or with a quarter-pixel step toward the higher neighbour.
 
+    Flip test: a heatmap predicted on a mirrored input and mirrored back is off by
+    ``1 - 1 / stride`` heatmap pixels to the left for the classic stride (a joint at input x
+    maps to ``x / s``, its mirror to ``(W_in - 1 - x) / s``, and reversing the heatmap's
+    columns gives ``x / s - (1 - 1 / s)``); with UDP spacing it lines up exactly.
+    ``flip_alignment`` chooses the correction for the classic stride: ``'pixel'`` moves one
+    whole pixel (PaddleDetection's ``shift_heatmap``, which over-corrects by ``1 / s`` and so
+    leaves a small +x bias), ``'exact'`` moves ``1 - 1 / s`` by linear interpolation,
+    ``'none'`` does not move. UDP codecs never shift.
+
     Args:
-        input_size: model input size [w, h] in pixels.
-        heatmap_size: heatmap size [w, h] in pixels.
+        input_size: model input size [w, h] in pixels (default: the top-level ``trainsize``).
+        heatmap_size: heatmap size [w, h] in pixels (default: the top-level ``hmsize``).
         sigma: Gaussian standard deviation in heatmap pixels.
         target_type: one of ``'gaussian'``, ``'dark'``, ``'udp'``.
         use_dark: refine decoded peaks with DARK instead of the quarter offset.
         blur_kernel_size: odd Gaussian blur kernel size used by DARK decoding.
+        flip_alignment: ``'pixel'``, ``'exact'`` or ``'none'`` (see above).
     """
+
+    __shared__ = {'input_size': 'trainsize', 'heatmap_size': 'hmsize'}
 
     def __init__(self, input_size: List[int], heatmap_size: List[int], sigma: float = 2.0,
                  target_type: str = 'gaussian', use_dark: bool = True,
-                 blur_kernel_size: int = 3) -> None:
+                 blur_kernel_size: int = 3, flip_alignment: str = 'pixel') -> None:
         self.input_size = _positive_size(input_size, 'input_size')
         self.heatmap_size = _positive_size(heatmap_size, 'heatmap_size')
-        if target_type not in TARGET_TYPES:
-            raise ValueError(f'target_type must be one of {TARGET_TYPES}, got {target_type!r}')
+        _check_choice(target_type, TARGET_TYPES, 'target_type')
+        _check_choice(flip_alignment, FLIP_ALIGNMENTS, 'flip_alignment')
         if sigma <= 0:
-            raise ValueError(f'sigma must be positive, got {sigma}')
+            raise ValueError(f'HeatmapCodec.sigma must be positive, got {sigma}')
         if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
-            raise ValueError(f'blur_kernel_size must be a positive odd number, '
+            raise ValueError(f'HeatmapCodec.blur_kernel_size must be a positive odd number, '
                              f'got {blur_kernel_size}')
         if target_type == 'udp' and np.any(self.heatmap_size < 2):
             raise ValueError(f'udp targets need a heatmap of at least 2x2, got {heatmap_size}')
@@ -62,6 +79,7 @@ class HeatmapCodec:
         self.target_type = target_type
         self.use_dark = use_dark
         self.blur_kernel_size = blur_kernel_size
+        self.flip_alignment = flip_alignment
         if self.use_udp:
             self.stride = (self.input_size - 1.0) / (self.heatmap_size - 1.0)
         else:
@@ -72,40 +90,42 @@ class HeatmapCodec:
         """Whether the input-to-heatmap mapping uses UDP (pixel-centre) spacing."""
         return self.target_type == 'udp'
 
-    def encode(self, joints: np.ndarray,
-               joints_vis: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Build the heatmap target of one instance.
+    @property
+    def flip_shift(self) -> float:
+        """Heatmap pixels to move a mirrored-back heatmap right in flip test (see the class)."""
+        if self.use_udp or self.flip_alignment == 'none':
+            return 0.0
+        if self.flip_alignment == 'pixel':
+            return 1.0
+        return float(1.0 - 1.0 / self.stride[0])
+
+    def encode(self, keypoints: np.ndarray, keypoints_visible: np.ndarray
+               ) -> Dict[str, np.ndarray]:
+        """Heatmap target of the one instance of a crop.
 
         Args:
-            joints: (K, 2) or (K, 3) joints (x, y[, z]) in input pixels.
-            joints_vis: (K,) visibility, or (K, 3) of which column 0 is used.
+            keypoints: (1, K, D) or (K, D) joints (x, y, ...) in input pixels, D >= 2.
+            keypoints_visible: (1, K) or (K,) visibility, > 0 for labelled joints.
 
         Returns:
-            target: (K, H, W) float32 heatmaps.
-            target_weight: (K, 1) float32 per-joint loss weights.
+            ``target`` (K, H, W) float32 heatmaps and ``target_weight`` (K, 1) float32
+            per-joint loss weights.
         """
-        joints = np.asarray(joints, dtype=np.float64)
-        vis = np.asarray(joints_vis, dtype=np.float64)
-        vis = vis[:, 0] if vis.ndim == 2 else vis
-        if joints.ndim != 2 or joints.shape[1] < 2:
-            raise ValueError(f'joints must have shape (K, 2) or (K, 3), got {joints.shape}')
-        if vis.shape != (joints.shape[0],):
-            raise ValueError(f'joints_vis must have shape (K,) or (K, 3) with K = '
-                             f'{joints.shape[0]}, got {np.shape(joints_vis)}')
+        joints, vis = _one_instance(keypoints, keypoints_visible)
         exact = joints[:, :2] / self.stride
         rounded = np.floor(exact + 0.5)
         anchor = exact if self.target_type == 'dark' else rounded
         peak = rounded if self.target_type == 'gaussian' else exact
         radius = 3.0 * self.sigma
 
-        weight = vis * self._in_bounds(anchor, radius)
+        weight = (vis > 0) * self._in_bounds(anchor, radius)
         width, height = (int(v) for v in self.heatmap_size)
         windowed = self.target_type != 'dark'
         gauss_x = self._axis_profile(peak[:, 0], anchor[:, 0], width, radius, windowed)
         gauss_y = self._axis_profile(peak[:, 1], anchor[:, 1], height, radius, windowed)
         gauss_y *= (weight > 0.5)[:, None]
         target = gauss_y.astype(np.float32)[:, :, None] * gauss_x.astype(np.float32)[:, None, :]
-        return target, weight[:, None].astype(np.float32)
+        return {'target': target, 'target_weight': weight[:, None].astype(np.float32)}
 
     def _in_bounds(self, anchor: np.ndarray, radius: float) -> np.ndarray:
         """(K,) True where the window around ``anchor`` (K, 2) overlaps the heatmap."""
@@ -127,16 +147,16 @@ class HeatmapCodec:
             profile *= np.abs(grid - anchor[:, None]) <= radius
         return profile
 
-    def decode(self, heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Locate the peak of every heatmap with sub-pixel refinement.
+    def decode_heatmap_coords(self, heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Peaks in heatmap pixels with sub-pixel refinement.
 
         Args:
             heatmaps: (N, K, H, W) heatmaps.
 
         Returns:
-            coords: (N, K, 2) float32 peak positions (x, y) in heatmap pixels; (0, 0) where the
+            coords: (N, K, 2) float64 peak positions (x, y) in heatmap pixels; (0, 0) where the
                 maximum is not positive.
-            maxvals: (N, K, 1) float32 heatmap maxima (the joint confidences).
+            maxvals: (N, K) heatmap maxima (the joint confidences).
         """
         heatmaps = _check_heatmaps(heatmaps)
         coords, maxvals = get_max_preds(heatmaps)
@@ -144,7 +164,20 @@ class HeatmapCodec:
             coords = _dark_refine(heatmaps, coords, self.blur_kernel_size)
         else:
             coords = _quarter_offset_refine(heatmaps, coords)
-        return coords.astype(np.float32), maxvals.astype(np.float32)
+        return coords, maxvals[..., 0]
+
+    def decode(self, outputs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Keypoints in model input pixels.
+
+        Args:
+            outputs: (N, K, H, W) heatmaps.
+
+        Returns:
+            keypoints: (N, K, 2) float32 (x, y) in input pixels.
+            scores: (N, K) float32 heatmap maxima.
+        """
+        coords, maxvals = self.decode_heatmap_coords(outputs)
+        return (coords * self.stride).astype(np.float32), maxvals.astype(np.float32)
 
     def decode_to_image(self, heatmaps: np.ndarray, centers: np.ndarray,
                         scales_px: np.ndarray) -> np.ndarray:
@@ -161,21 +194,53 @@ class HeatmapCodec:
             (N, K, 3) float32 keypoints (x, y, confidence) in image pixels.
 
         Raises:
-            ValueError: when ``centers`` or ``scales_px`` is not (N, 2).
+            ValueError: when ``centers`` or ``scales_px`` is not (N, 2), or the heatmaps are
+                not ``heatmap_size``.
         """
-        coords, maxvals = self.decode(heatmaps)
+        heatmaps = _check_heatmaps(heatmaps)
+        self.check_heatmap_size(heatmaps.shape)
+        coords, maxvals = self.decode_heatmap_coords(heatmaps)
         centers = np.asarray(centers, dtype=np.float64)
         scales_px = np.asarray(scales_px, dtype=np.float64)
         if centers.shape != (len(coords), 2) or scales_px.shape != (len(coords), 2):
             raise ValueError(f'decode_to_image: centers and scales_px must be [{len(coords)}, 2], '
                              f'got {list(centers.shape)} and {list(scales_px.shape)}')
-        heatmap_size = [heatmaps.shape[3], heatmaps.shape[2]]
         keypoints = np.zeros(coords.shape[:2] + (3,), dtype=np.float32)
         for i, (center, scale_px) in enumerate(zip(centers, scales_px)):
-            keypoints[i, :, :2] = transform_preds(coords[i], center, scale_px, heatmap_size,
+            keypoints[i, :, :2] = transform_preds(coords[i], center, scale_px, self.heatmap_size,
                                                   use_udp=self.use_udp)
-        keypoints[:, :, 2] = maxvals[..., 0]
+        keypoints[:, :, 2] = maxvals
         return keypoints
+
+    def check_heatmap_size(self, shape: Sequence[int]) -> None:
+        """Raise ValueError when an (N, K, H, W) ``shape`` is not this codec's heatmap size."""
+        got = [int(shape[-1]), int(shape[-2])]
+        if got != [int(v) for v in self.heatmap_size]:
+            raise ValueError(f'the model outputs {got[0]}x{got[1]} heatmaps but the codec\'s '
+                             f'heatmap_size is {[int(v) for v in self.heatmap_size]} [w, h]; set '
+                             f'hmsize (or codec.heatmap_size) to the model\'s output size')
+
+
+def _check_choice(value: str, choices: Sequence[str], name: str) -> None:
+    if value not in choices:
+        raise ValueError(f'HeatmapCodec.{name} must be one of {list(choices)}, got {value!r}')
+
+
+def _one_instance(keypoints: np.ndarray, visible: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(K, D) joints and (K,) visibility of a crop's single instance."""
+    joints = np.asarray(keypoints, dtype=np.float64)
+    vis = np.asarray(visible, dtype=np.float64)
+    if joints.ndim == 3:
+        if joints.shape[0] != 1:
+            raise ValueError(f'a top-down crop holds one instance, got keypoints of shape '
+                             f'{joints.shape}')
+        joints, vis = joints[0], vis.reshape(vis.shape[1:]) if vis.ndim > 1 else vis
+    if joints.ndim != 2 or joints.shape[1] < 2:
+        raise ValueError(f'keypoints must have shape (1, K, D) or (K, D), got {joints.shape}')
+    if vis.shape != (joints.shape[0],):
+        raise ValueError(f'keypoints_visible must have shape (K,) with K = {joints.shape[0]}, '
+                         f'got {np.shape(visible)}')
+    return joints, vis
 
 
 def _positive_size(size: Sequence[int], name: str) -> np.ndarray:

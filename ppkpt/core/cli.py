@@ -1,11 +1,9 @@
 """The argument parser every tool shares: ``-c CONFIG``, ``-o key=value ...`` and ``--seed``."""
 import argparse
 import random
-from typing import Any, Dict, List, Optional
+from typing import Optional
 
 import numpy as np
-
-from ppkpt.core.workspace import load_config, merge_config, parse_overrides
 
 
 class ArgsParser(argparse.ArgumentParser):
@@ -19,12 +17,6 @@ class ArgsParser(argparse.ArgumentParser):
                           help='override config values, e.g. -o epoch=3 TrainReader.batch_size=8')
         self.add_argument('--seed', type=int, default=None,
                           help='seed python, numpy and paddle for a reproducible run')
-
-
-def load_with_overrides(config_path: str, options: Optional[List[str]]) -> Dict[str, Any]:
-    """Load ``config_path`` and apply the ``-o`` options on top; returns the current config."""
-    cfg = load_config(config_path)
-    return merge_config(parse_overrides(options), cfg)
 
 
 def seed_everything(seed: int) -> None:

@@ -8,23 +8,31 @@ Components register with :func:`register` (creatable by name and usable as a tag
 Building an object checks its config against the constructor: unknown keys, missing required
 arguments and values that do not match the type annotations raise :class:`ConfigError` naming
 the config path, e.g. ``TopDownHRNet.num_joints``.
+
+There is no module-level config: :func:`load_config` returns a complete config and every builder
+(:func:`create`, :func:`build_object`) takes the config it builds from. The registry fills itself
+on first use through the loaders added with :func:`add_component_loader`, so this module never
+imports a component.
 """
 import copy
 import difflib
 import inspect
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 import typeguard
 import yaml
 
 __all__ = [
     'ConfigError', 'LazyObject', 'register', 'serializable', 'load_config', 'merge_config',
-    'create', 'build_object', 'parse_overrides', 'registered', 'schema_of',
-    'filled_config',
+    'create', 'build_object', 'build_ops', 'check_top_level_keys', 'parse_overrides', 'registered', 'schema_of',
+    'filled_config', 'add_component_loader', 'add_config_hook', 'declare_keys', 'known_keys',
+    'read_config', 'USER_KEY_PREFIX',
 ]
 
 BASE_KEY = '_BASE_'
+USER_KEY_PREFIX = 'x_'
+"""Top-level keys that start with this prefix are the user's own: the strict check skips them."""
 
 
 class ConfigError(ValueError):
@@ -57,7 +65,40 @@ class LazyObject:
 # name -> class; names in _CREATABLE can also be created by name with create().
 _REGISTRY: Dict[str, Type] = {}
 _CREATABLE: set = set()
-_CONFIG: Dict[str, Any] = {}
+_COMPONENT_LOADERS: List[Callable[[], None]] = []
+_CONFIG_HOOKS: List[Callable[[Dict[str, Any]], None]] = []
+_DECLARED_KEYS: set = {'filename'}
+
+
+def add_component_loader(loader: Callable[[], None]) -> None:
+    """Run ``loader`` (which imports and so registers components) before the first lookup."""
+    _COMPONENT_LOADERS.append(loader)
+
+
+def _load_components() -> None:
+    while _COMPONENT_LOADERS:
+        _COMPONENT_LOADERS.pop(0)()
+
+
+def add_config_hook(hook: Callable[[Dict[str, Any]], None]) -> None:
+    """Run ``hook(cfg)`` on every config :func:`load_config` returns, after the overrides.
+
+    Hooks complete a config in place (e.g. fill in the keypoint metadata) and raise
+    :class:`ConfigError` (or ``ValueError``) for values that do not fit together.
+    """
+    _CONFIG_HOOKS.append(hook)
+
+
+def declare_keys(*keys: str) -> None:
+    """Declare top-level keys that code outside the registry reads (e.g. ``epoch``)."""
+    _DECLARED_KEYS.update(keys)
+
+
+def known_keys() -> set:
+    """Every top-level key a config may hold: declared keys, registered names and shared keys."""
+    _load_components()
+    shared = {key for cls in _REGISTRY.values() for key in _shared_keys(cls).values()}
+    return _DECLARED_KEYS | set(_REGISTRY) | shared
 
 
 def _add(cls: Type) -> None:
@@ -95,6 +136,7 @@ def serializable(cls: Type) -> Type:
 
 def registered(category: Optional[str] = None) -> Dict[str, Type]:
     """Registered classes by name, optionally only those whose ``__category__`` matches."""
+    _load_components()
     return {n: c for n, c in sorted(_REGISTRY.items())
             if category is None or getattr(c, '__category__', 'module') == category}
 
@@ -121,6 +163,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 
 def _unknown_name_error(kind: str, name: str, where: str) -> ConfigError:
+    _load_components()
     names = sorted(_REGISTRY)
     return ConfigError(f'Unknown {kind} `{name}`{where}.{_suggest(name, names)} '
                        f'Registered names: {", ".join(names)}')
@@ -134,6 +177,7 @@ class _TagLoader(yaml.SafeLoader):
 
 
 def _construct_tagged(loader: _TagLoader, suffix: str, node: yaml.Node) -> LazyObject:
+    _load_components()
     if suffix not in _REGISTRY:
         mark = node.start_mark
         raise _unknown_name_error('tag', f'!{suffix}', f' in {mark.name}, line {mark.line + 1}')
@@ -203,33 +247,67 @@ def _merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
-def load_config(path: str) -> Dict[str, Any]:
-    """Load a YAML config with its ``_BASE_`` files and make it the current config.
+def read_config(path: str) -> Dict[str, Any]:
+    """Read a YAML config with its ``_BASE_`` files, without overrides, hooks or key checks.
 
     Bases are resolved relative to the including file and merged in order; the file itself
     wins over its bases. Nothing is built: tags stay :class:`LazyObject` records.
-
-    Returns:
-        The current config (a dict); ``filename`` holds the config's stem.
     """
     if os.path.splitext(path)[1] not in ('.yml', '.yaml'):
         raise ConfigError(f'Config must be a .yml or .yaml file, got {path}')
     cfg = _load_with_bases(path)
     cfg['filename'] = os.path.splitext(os.path.basename(path))[0]
-    _CONFIG.clear()
-    _CONFIG.update(cfg)
-    _check_lazy_keys(_CONFIG, '')
-    return _CONFIG
+    return cfg
 
 
-def merge_config(config: Mapping[str, Any], another_cfg: Optional[Dict[str, Any]] = None
-                 ) -> Dict[str, Any]:
-    """Merge ``config`` into ``another_cfg`` (default: the current config) in place and return it."""
-    target = _CONFIG if another_cfg is None else another_cfg
-    merged = _merge(dict(target), dict(config))
-    target.clear()
-    target.update(merged)
-    return target
+def load_config(path: str, overrides: Union[None, List[str], Mapping[str, Any]] = None
+                ) -> Dict[str, Any]:
+    """The complete config of a run: the file, its bases, the overrides and the hooks.
+
+    Args:
+        path: a ``.yml`` config.
+        overrides: ``-o`` style ``['key.sub=value', ...]`` or an already nested mapping; they
+            win over the file.
+
+    Returns:
+        A new dict (``filename`` holds the config's stem) with every hook applied (the keypoint
+        metadata filled in). Nothing is built.
+
+    Raises:
+        ConfigError: an unknown tag, an unknown key of a tagged component, or an unknown
+            top-level key (named, with the nearest known key). Keys that start with
+            :data:`USER_KEY_PREFIX` are the user's own and are not checked.
+    """
+    _load_components()
+    cfg = read_config(path)
+    if overrides:
+        extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+        cfg = merge_config(extra, cfg)
+    for hook in _CONFIG_HOOKS:
+        try:
+            hook(cfg)
+        except (KeyError, ValueError) as exc:
+            message = exc.args[0] if exc.args else exc
+            raise ConfigError(f'{path}: {message}') from exc
+    check_top_level_keys(cfg, path)
+    _check_lazy_keys(cfg, '')
+    return cfg
+
+
+def check_top_level_keys(cfg: Mapping[str, Any], source: str) -> None:
+    """Raise :class:`ConfigError` for the first top-level key no part of ppkpt reads."""
+    known = known_keys()
+    for key in cfg:
+        if key in known or str(key).startswith(USER_KEY_PREFIX):
+            continue
+        raise ConfigError(f'{source}: unknown top-level key `{key}`.{_suggest(str(key), known)} '
+                          f'Keys of your own must start with `{USER_KEY_PREFIX}`; '
+                          f'`python tools/print_config.py --list` shows every component.')
+
+
+def merge_config(config: Mapping[str, Any], base: Mapping[str, Any]) -> Dict[str, Any]:
+    """A new config: ``config`` merged over ``base`` (dicts merge, everything else replaces)."""
+    return _merge(dict(base), dict(config))
 
 
 def parse_overrides(options: Optional[List[str]]) -> Dict[str, Any]:
@@ -258,10 +336,19 @@ def parse_overrides(options: Optional[List[str]]) -> Dict[str, Any]:
 
 
 def _check_keys(cls: Type, keys: Iterable[str], path: str) -> None:
+    keys = list(keys)
+    for key in getattr(cls, '__shared_only__', []):
+        if key in keys:
+            raise ConfigError(f'`{key}` is set once, at the top level of the config, so every '
+                              f'part uses the same one; remove it from {path} ({cls.__name__})')
     if _accepts_any_key(cls):
         return
     params = _params(cls)
+    moved = getattr(cls, '__moved__', {})
     for key in keys:
+        if key in moved and key not in params:
+            raise ConfigError(f'`{key}` in {path} ({cls.__name__}) is now set as `{moved[key]}`; '
+                              f'see docs/config.md')
         if key not in params:
             accepted = ', '.join(params) or '(none)'
             raise ConfigError(f'Unknown key `{key}` in {path} ({cls.__name__}).'
@@ -315,7 +402,7 @@ def _inject(value: Any, path: str, cfg: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if value not in _REGISTRY and value not in cfg:
             raise _unknown_name_error('module', value, f' injected at {path}')
-        return create(value, _cfg=cfg)
+        return create(value, cfg)
     if isinstance(value, dict):
         if 'name' not in value:
             raise ConfigError(f'{path}: an injected dict needs a `name` key naming the module')
@@ -325,6 +412,7 @@ def _inject(value: Any, path: str, cfg: Mapping[str, Any]) -> Any:
 
 
 def _lookup(name: str, path: str) -> Type:
+    _load_components()
     if name not in _REGISTRY:
         raise _unknown_name_error('module', name, f' at {path}')
     return _REGISTRY[name]
@@ -336,8 +424,12 @@ def _instantiate(cls: Type, section: Mapping[str, Any], path: str, cfg: Mapping[
     """Build ``cls`` from a config section: shared keys, injection, type checks, then the call."""
     _check_keys(cls, section, path)
     params = _params(cls)
+    op_lists = getattr(cls, '__transforms__', [])
     kwargs = {k: _resolve(v, f'{path}.{k}', cfg) for k, v in section.items()
-              if k not in getattr(cls, '__inject__', [])}
+              if k not in getattr(cls, '__inject__', []) and k not in op_lists}
+    for key in op_lists:
+        if key in section:
+            kwargs[key] = build_ops(section[key], f'{path}.{key}', cfg)
     for arg, key in _shared_keys(cls).items():
         if arg not in section and key in cfg:
             kwargs[arg] = _resolve(cfg[key], key, cfg)
@@ -350,7 +442,7 @@ def _instantiate(cls: Type, section: Mapping[str, Any], path: str, cfg: Mapping[
     bound_positional = list(params)[:len(positional)]
     for name, param in params.items():
         if name in kwargs:
-            if name not in getattr(cls, '__inject__', []):
+            if name not in getattr(cls, '__inject__', []) and name not in op_lists:
                 _check_type(kwargs[name], param.annotation, f'{path}.{name}')
         elif name not in bound_positional and param.default is inspect.Parameter.empty:
             raise ConfigError(f'Missing required argument `{name}` for {cls.__name__} at {path}')
@@ -362,36 +454,58 @@ def _instantiate(cls: Type, section: Mapping[str, Any], path: str, cfg: Mapping[
         raise type(exc)(f'{exc} (while building {cls.__name__} from config at {path})') from exc
 
 
-def build_object(value: Union[LazyObject, Mapping[str, Any]], path: str = '',
-                 cfg: Optional[Mapping[str, Any]] = None) -> Any:
+def build_object(value: Union[LazyObject, Mapping[str, Any]], path: str,
+                 cfg: Mapping[str, Any]) -> Any:
     """Build a tagged node, or a one-key mapping ``{Name: {args}}`` as used for transform lists.
 
     Args:
         value: a :class:`LazyObject` or ``{ClassName: kwargs-or-None}``.
         path: where the value sits in the config, used in error messages.
-        cfg: the config that supplies ``__shared__`` keys (default: the current config).
+        cfg: the config that supplies ``__shared__`` keys.
     """
-    cfg = _CONFIG if cfg is None else cfg
+    _load_components()
     if isinstance(value, LazyObject):
         return _instantiate(_lookup(value.name, path), value.kwargs, path or value.name, cfg,
                             args=value.args)
     if isinstance(value, Mapping) and len(value) == 1:
         name, kwargs = next(iter(value.items()))
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise ConfigError(f'{path}.{name}: the arguments must be a mapping, got {kwargs!r}')
         return _instantiate(_lookup(name, path), kwargs or {}, f'{path}.{name}' if path else name,
                             cfg)
     raise ConfigError(f'{path}: expected a !Tag or a one-key mapping {{Name: {{args}}}}, '
                       f'got {value!r}')
 
 
-def create(name_or_cls: Union[str, Type], _cfg: Optional[Mapping[str, Any]] = None,
-           **overrides: Any) -> Any:
-    """Build a registered module, or a tagged top-level config entry, from the current config.
+def build_ops(specs: Any, path: str, cfg: Mapping[str, Any]) -> List[Callable]:
+    """Build a transform list ``[{OpName: {args}}, ...]``; built callables pass through.
 
-    ``create('TopDownHRNet')`` builds the class with the ``TopDownHRNet:`` section as its
-    arguments; ``create('TrainDataset')`` builds the ``!Tag`` stored under that top-level key.
-    Keyword ``overrides`` win over the config. The config itself is never modified.
+    A class lists such arguments in ``__transforms__`` and receives the built ops.
+
+    Raises:
+        ConfigError: naming ``path[i]`` when the list or an entry is malformed.
     """
-    cfg = _CONFIG if _cfg is None else _cfg
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        raise ConfigError(f'{path}: expected a list of {{OpName: {{args}}}} entries, got {specs!r}')
+    ops = []
+    for i, spec in enumerate(specs):
+        op = spec if callable(spec) else build_object(spec, f'{path}[{i}]', cfg)
+        if not callable(op):
+            raise ConfigError(f'{path}[{i}]: {type(op).__name__} is not a transform (not callable)')
+        ops.append(op)
+    return ops
+
+
+def create(name_or_cls: Union[str, Type], cfg: Mapping[str, Any], **overrides: Any) -> Any:
+    """Build a registered module, or a tagged top-level config entry, from ``cfg``.
+
+    ``create('TopDownHRNet', cfg)`` builds the class with the ``TopDownHRNet:`` section as its
+    arguments; ``create('TrainDataset', cfg)`` builds the ``!Tag`` stored under that top-level
+    key. Keyword ``overrides`` win over the config. The config itself is never modified.
+    """
+    _load_components()
     name = name_or_cls if isinstance(name_or_cls, str) else name_or_cls.__name__
     entry = cfg.get(name)
     if isinstance(entry, LazyObject):
@@ -406,12 +520,12 @@ def create(name_or_cls: Union[str, Type], _cfg: Optional[Mapping[str, Any]] = No
     return _instantiate(_REGISTRY[name], entry or {}, name, cfg, overrides=overrides)
 
 
-def filled_config(cfg: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def filled_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     """The config with every registered section and tag expanded to all its arguments.
 
     Defaults fill the arguments the config leaves out; required ones show ``<missing>``.
     """
-    cfg = _CONFIG if cfg is None else cfg
+    _load_components()
     return {key: _fill(key, value) for key, value in cfg.items()}
 
 

@@ -13,19 +13,16 @@ A reader section in YAML looks like::
 
 ``sample_transforms`` run first, then ``batch_transforms``; both run per sample (the default
 collate then stacks the records), so a batch transform never sees padding or other samples.
+The ops are built when the reader is built (``create('TrainReader', cfg)``), from the same
+config, so their shared keys (``codec``, ``flip_perm`` ...) are the run's.
 """
 from typing import Any, Callable, Dict, List, Optional
 
 from paddle.io import BatchSampler, DataLoader, Dataset, DistributedBatchSampler
 
-from ppkpt.core.workspace import build_object, register
+from ppkpt.core.workspace import register
 
-__all__ = ['BaseReader', 'TrainReader', 'EvalReader', 'TestReader', 'build_transforms']
-
-
-def build_transforms(specs: List[Dict[str, Any]], path: str) -> List[Callable]:
-    """Build ``[{OpName: {args}}, ...]`` into op instances; errors name ``path[i]``."""
-    return [build_object(spec, f'{path}[{i}]') for i, spec in enumerate(specs or [])]
+__all__ = ['BaseReader', 'TrainReader', 'EvalReader', 'TestReader']
 
 
 class BaseReader:
@@ -42,13 +39,14 @@ class BaseReader:
     """
 
     section = 'Reader'
+    __transforms__ = ['sample_transforms', 'batch_transforms']
 
-    def __init__(self, sample_transforms: List[Dict[str, Any]] = [],
-                 batch_transforms: List[Dict[str, Any]] = [], batch_size: int = 1,
+    def __init__(self, sample_transforms: List[Callable] = [],
+                 batch_transforms: List[Callable] = [], batch_size: int = 1,
                  shuffle: bool = False, drop_last: bool = False, worker_num: int = 0,
                  use_shared_memory: bool = False) -> None:
-        self.sample_transforms = sample_transforms
-        self.batch_transforms = batch_transforms
+        self.sample_transforms = list(sample_transforms)
+        self.batch_transforms = list(batch_transforms)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -56,9 +54,8 @@ class BaseReader:
         self.use_shared_memory = use_shared_memory
 
     def transforms(self) -> List[Callable]:
-        """The built ops: ``sample_transforms`` followed by ``batch_transforms``."""
-        return (build_transforms(self.sample_transforms, f'{self.section}.sample_transforms')
-                + build_transforms(self.batch_transforms, f'{self.section}.batch_transforms'))
+        """The ops: ``sample_transforms`` followed by ``batch_transforms``."""
+        return self.sample_transforms + self.batch_transforms
 
     def batch_sampler(self, dataset: Dataset) -> BatchSampler:
         """A sampler that splits batches between ranks when training is distributed."""
@@ -81,8 +78,8 @@ class TrainReader(BaseReader):
     __category__ = 'reader'
     section = 'TrainReader'
 
-    def __init__(self, sample_transforms: List[Dict[str, Any]] = [],
-                 batch_transforms: List[Dict[str, Any]] = [], batch_size: int = 1,
+    def __init__(self, sample_transforms: List[Callable] = [],
+                 batch_transforms: List[Callable] = [], batch_size: int = 1,
                  shuffle: bool = True, drop_last: bool = False, worker_num: int = 0,
                  use_shared_memory: bool = False) -> None:
         super().__init__(sample_transforms, batch_transforms, batch_size, shuffle, drop_last,
@@ -107,8 +104,8 @@ class TestReader(EvalReader):
     __category__ = 'reader'
     section = 'TestReader'
 
-    def __init__(self, sample_transforms: List[Dict[str, Any]] = [],
-                 batch_transforms: List[Dict[str, Any]] = [], batch_size: int = 1,
+    def __init__(self, sample_transforms: List[Callable] = [],
+                 batch_transforms: List[Callable] = [], batch_size: int = 1,
                  inputs_def: Dict[str, Any] = {}, fuse_normalize: bool = False) -> None:
         super().__init__(sample_transforms, batch_transforms, batch_size)
         self.inputs_def = inputs_def

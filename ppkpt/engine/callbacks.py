@@ -11,10 +11,13 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
+from ppkpt.core.workspace import declare_keys
 from ppkpt.engine.checkpoint import save_checkpoint
 from ppkpt.utils.plot import plot_curves
 
 logger = logging.getLogger('ppkpt')
+
+declare_keys('log_iter', 'snapshot_epoch', 'use_vdl', 'vdl_log_dir')
 
 
 def dispatch(callbacks: List[Any], event: str, status: Dict[str, Any]) -> None:

@@ -7,11 +7,13 @@ from typing import Any, Dict, Iterable
 import paddle
 import paddle.distributed as dist
 
-from ppkpt.core.cli import load_with_overrides, seed_everything
+from ppkpt.core.cli import seed_everything
 from ppkpt.core.logger import setup_logger
-from ppkpt.metadata import KeypointMeta
+from ppkpt.core.workspace import declare_keys, load_config
 
 logger = logging.getLogger('ppkpt')
+
+declare_keys('use_gpu', 'cpu_threads', 'weights', 'pretrain_weights')
 
 _NOT_CONFIG = ('config', 'opt', 'seed')
 
@@ -28,12 +30,11 @@ def prepare_run(args: argparse.Namespace, flags: Iterable[str] = ()) -> Dict[str
     Returns:
         The merged config.
     """
-    cfg = load_with_overrides(args.config, args.opt)
+    cfg = load_config(args.config, args.opt)
     for flag in flags:
         value = getattr(args, flag)
         if flag not in _NOT_CONFIG and value is not None:
             cfg[flag] = value
-    fill_keypoint_metadata(cfg)
     if cfg.get('cpu_threads'):
         paddle.base.core.set_num_threads(int(cfg['cpu_threads']))
         os.environ['OMP_NUM_THREADS'] = str(int(cfg['cpu_threads']))
@@ -48,20 +49,4 @@ def prepare_run(args: argparse.Namespace, flags: Iterable[str] = ()) -> Dict[str
     logger.info('Config %s on %s (%d process%s, %s CPU threads each)', args.config,
                 paddle.get_device(), dist.get_world_size(),
                 'es' if dist.get_world_size() > 1 else '', os.environ.get('OMP_NUM_THREADS'))
-    return cfg
-
-
-def fill_keypoint_metadata(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Validate the keypoint metadata and write its defaults into the top-level keys.
-
-    After this, ``flip_perm``, ``upper_body_ids``, ``sigmas``, ``keypoint_names`` and
-    ``skeleton`` are top-level keys (the COCO-17 / MPII-16 presets when the config leaves them
-    out), so every component that shares them sees the same values. Configs without
-    ``num_joints`` (detectors) are left alone.
-    """
-    if 'num_joints' not in cfg:
-        return cfg
-    for key, value in KeypointMeta.from_config(cfg).to_dict().items():
-        if value is not None and cfg.get(key) is None:
-            cfg[key] = value
     return cfg

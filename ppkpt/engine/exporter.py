@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import paddle
 import yaml
 
+from ppkpt.core.workspace import build_object
 from ppkpt.metadata import KeypointMeta
 
 __all__ = ['export_model', 'build_infer_cfg', 'infer_cfg_from_config', 'export_onnx',
@@ -49,7 +50,7 @@ def _normalise_op(op: Mapping[str, Any], index: int) -> Dict[str, Any]:
 
 def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[dict]] = None,
                     label_list: Optional[List[str]] = None, metadata: Optional[dict] = None,
-                    use_dark: bool = True, draw_threshold: float = 0.5,
+                    codec: Optional[Dict[str, Any]] = None, draw_threshold: float = 0.5,
                     **extra: Any) -> Dict[str, Any]:
     """The content of ``infer_cfg.yml``.
 
@@ -57,19 +58,20 @@ def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[d
         arch: architecture name (e.g. ``TopDownHRNet``, ``CenterNet``); deploy dispatches on it.
         mode: ``'paddle'``.
         preprocess: the TestReader sample transforms, as ``{type: Name, **args}`` or
-            ``{Name: {args}}``; ``Decode`` is dropped. Shared arguments (``trainsize`` of
-            ``TopDownEvalAffine``) must already be filled in.
+            ``{Name: {args}}``; ``Decode`` is dropped.
         label_list: class names (``['keypoint']`` for keypoint models when None and
             ``metadata`` is given).
         metadata: ``KeypointMeta.to_dict()`` for keypoint models; None for detectors.
-        use_dark: DARK decoding (written only for keypoint models).
+        codec: ``KeypointCodec.to_config()`` of a keypoint model; deploy rebuilds the codec
+            from it. Its ``use_dark`` is also written at the top level, where PaddleDetection's
+            deploy reads it.
         draw_threshold: default drawing threshold.
         **extra: more top-level keys (e.g. ``min_subgraph_size``).
 
     Returns:
         A plain dict with ``mode``, ``arch``, ``Preprocess``, ``label_list``,
-        ``draw_threshold`` and, for keypoint models, ``num_joints``, ``keypoint_names``,
-        ``flip_perm``, ``skeleton``, ``sigmas``, ``use_dark`` and the other metadata keys.
+        ``draw_threshold`` and, for keypoint models, ``codec``, ``use_dark``, ``num_joints``,
+        ``keypoint_names``, ``flip_perm``, ``skeleton``, ``sigmas`` and the other metadata keys.
     """
     ops = [_normalise_op(op, i) for i, op in enumerate(preprocess or [])]
     cfg: Dict[str, Any] = {
@@ -79,8 +81,11 @@ def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[d
     if metadata is not None:
         if 'num_joints' not in metadata:
             raise KeyError('build_infer_cfg: metadata has no `num_joints`')
+        if codec is None:
+            raise KeyError('build_infer_cfg: a keypoint model needs its codec')
         cfg.update(dict(metadata))
-        cfg['use_dark'] = bool(use_dark)
+        cfg['codec'] = dict(codec)
+        cfg['use_dark'] = bool(codec.get('use_dark', False))
         cfg['label_list'] = list(label_list) if label_list is not None else ['keypoint']
     else:
         cfg['label_list'] = list(label_list or [])
@@ -96,27 +101,28 @@ def _check_exportable(model: paddle.nn.Layer) -> None:
 
 
 def infer_cfg_from_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """``infer_cfg.yml`` content for the model a merged run config describes.
+    """``infer_cfg.yml`` content for the model a complete run config describes.
 
-    The TestReader's sample and batch transforms become ``Preprocess`` (``Decode`` dropped,
-    ``TopDownEvalAffine.trainsize`` filled from the top-level ``trainsize`` when the op does not
-    set it). A config with ``num_joints`` is a keypoint model: its metadata and the
-    architecture's ``use_dark`` are written and the label is ``keypoint``; otherwise it is a
-    detector with ``num_classes`` labels.
+    The TestReader's sample and batch transforms become ``Preprocess`` (``Decode`` dropped).
+    A config with ``num_joints`` is a keypoint model: its metadata and its codec are written,
+    ``TopDownEvalAffine`` also gets the codec's input size as ``trainsize`` (what
+    PaddleDetection's deploy reads), and the label is ``keypoint``; otherwise it is a detector
+    with ``num_classes`` labels.
     """
     reader = cfg['TestReader']
     specs = list(reader.get('sample_transforms', [])) + list(reader.get('batch_transforms', []))
     preprocess = [_normalise_op(spec, i) for i, spec in enumerate(specs)]
-    for op in preprocess:
-        if op['type'] == 'TopDownEvalAffine':
-            op.setdefault('trainsize', cfg['trainsize'])
     arch = cfg['architecture']
     if 'num_joints' not in cfg:
         return build_infer_cfg(arch, preprocess=preprocess,
                                label_list=['object'] * int(cfg.get('num_classes', 1)))
+    codec = build_object(cfg['codec'], 'codec', cfg)
+    for op in preprocess:
+        if op['type'] == 'TopDownEvalAffine':
+            op['trainsize'] = [int(v) for v in codec.input_size]
     return build_infer_cfg(arch, preprocess=preprocess,
                            metadata=KeypointMeta.from_config(cfg).to_dict(),
-                           use_dark=bool((cfg.get(arch) or {}).get('use_dark', True)))
+                           codec=codec.to_config())
 
 
 def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape: List[int],

@@ -16,7 +16,7 @@ import paddle
 import paddle.distributed as dist
 from tqdm import tqdm
 
-from ppkpt.core.workspace import create, registered
+from ppkpt.core.workspace import create, declare_keys, registered
 from ppkpt.engine import callbacks as cb
 from ppkpt.engine.checkpoint import (load_pretrain_weight, load_resume, load_weight,
                                      set_state_dict_strict)
@@ -26,6 +26,10 @@ from ppkpt.metadata import KeypointMeta
 logger = logging.getLogger('ppkpt')
 
 __all__ = ['Trainer']
+
+declare_keys('architecture', 'epoch', 'save_dir', 'use_ema', 'ema_decay', 'metric',
+             'output_eval', 'save_prediction_only', 'amp', 'init_loss_scaling', 'TrainDataset',
+             'EvalDataset', 'TestDataset')
 
 
 class Trainer:
@@ -44,19 +48,19 @@ class Trainer:
         self.save_dir = os.path.join(cfg.get('save_dir', 'output'), cfg.get('filename', 'run'))
         self.world_size = dist.get_world_size()
         self.rank = dist.get_rank()
-        self.model = create(cfg['architecture'])
+        self.model = create(cfg['architecture'], cfg)
         self.start_epoch = 0
         self.ema: Optional[ModelEMA] = None
         self.optimizer = None
         if mode == 'train':
-            self.dataset = create('TrainDataset')
-            self.loader = create('TrainReader')(self.dataset)
-            self.lr = create('LearningRate')(len(self.loader))
-            self.optimizer = create('OptimizerBuilder')(self.lr, self.model.parameters())
+            self.dataset = create('TrainDataset', cfg)
+            self.loader = create('TrainReader', cfg)(self.dataset)
+            self.lr = create('LearningRate', cfg)(len(self.loader))
+            self.optimizer = create('OptimizerBuilder', cfg)(self.lr, self.model.parameters())
             if cfg.get('use_ema', False):
                 self.ema = ModelEMA(self.model, decay=float(cfg.get('ema_decay', 0.9998)))
         if mode in ('train', 'eval') and 'EvalDataset' in cfg:
-            self.eval_dataset = create('EvalDataset')
+            self.eval_dataset = create('EvalDataset', cfg)
         self.scaler = _amp_scaler(cfg) if mode == 'train' else None
         self.status: Dict[str, Any] = {}
 
@@ -185,7 +189,7 @@ class Trainer:
         section = self.cfg.get(metric_name) or {}
         overrides = {k: v for k, v in candidates.items()
                      if k in params and k not in section and v is not None}
-        return create(metric_name, **overrides)
+        return create(metric_name, self.cfg, **overrides)
 
     @paddle.no_grad()
     def evaluate(self, weights_state: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -198,7 +202,7 @@ class Trainer:
         if weights_state is not None:
             backup = {k: v.clone() for k, v in self.model.state_dict().items()}
             self.model.set_state_dict(weights_state)
-        loader = create('EvalReader')(self.eval_dataset)
+        loader = create('EvalReader', self.cfg)(self.eval_dataset)
         metric = self.build_metric()
         metric.reset()
         self.model.eval()

@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.coco_box import annotation_box_xywh
+from ppkpt.data.coco import annotation_box_xywh
 from ppkpt.metrics.coco_keypoints import markdown_table
 from ppkpt.metrics.keypoint_results import to_numpy
 

@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.coco_box import annotation_box_xywh
+from ppkpt.data.coco import annotation_box_xywh
 from ppkpt.metadata import KeypointMeta
 from ppkpt.metrics.keypoint_results import KeypointResults, to_numpy
 from ppkpt.metrics.oks import oks_nms

@@ -7,11 +7,12 @@ import numpy as np
 import scipy.io
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.keypoint_mpii import load_mpii_entries, mpii_image_id, mpii_joints
+from ppkpt.data.mpii import load_mpii_entries, mpii_image_id, mpii_joints
 from ppkpt.metrics.coco_keypoints import markdown_table
 from ppkpt.metrics.keypoint_results import KeypointResults
 
-__all__ = ['KeyPointTopDownMPIIEval', 'pckh', 'head_sizes_from_boxes', 'PCKH_PARTS']
+__all__ = ['KeyPointTopDownMPIIEval', 'pckh', 'head_sizes_from_boxes', 'PCKH_PARTS',
+           'MEAN_THRESHOLDS', 'PCKH_MEAN_KEY', 'MEAN_01_KEY', 'PPDET_01_KEY', 'PPDET_01_THRESHOLD']
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,15 @@ DEFAULT_HEADBOX_MAT = 'mpii_gt_val.mat'
 PELVIS, THORAX = 6, 7
 PCKH_PARTS = {'Head': [9], 'Shoulder': [12, 13], 'Elbow': [11, 14], 'Wrist': [10, 15],
               'Hip': [2, 3], 'Knee': [1, 4], 'Ankle': [0, 5]}
-"""Table column -> MPII joint indices averaged for it."""
+"""Table column -> MPII joint indices averaged (at threshold 0.5) for it."""
+PCKH_MEAN_KEY = 'PCKh@0.5'
+MEAN_01_KEY = 'Mean@0.1'
+PPDET_01_KEY = 'PCKh@0.11 (PaddleDetection "PCKh@0.1")'
+PPDET_01_THRESHOLD = 0.11
+"""The threshold behind PaddleDetection's (and HRNet's) printed ``PCKh@0.1``: ``pckAll[11]`` of
+the 0, 0.01, ..., 0.5 sweep."""
+MEAN_THRESHOLDS = {PCKH_MEAN_KEY: 0.5, MEAN_01_KEY: 0.1, PPDET_01_KEY: PPDET_01_THRESHOLD}
+"""Result key -> threshold of the count-weighted mean over joints (pelvis and thorax masked)."""
 
 
 def head_sizes_from_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -78,7 +87,7 @@ def _headbox_array(value: Any, index: int, source: str) -> np.ndarray:
 @register
 @serializable
 class KeyPointTopDownMPIIEval(KeypointResults):
-    """PCKh@0.5 and PCKh@0.1 on MPII (16 joints).
+    """PCKh on MPII (16 joints) at 0.5, at exactly 0.1 and at PaddleDetection's 0.11.
 
     Head sizes come from ``headbox_file`` (a ``.mat`` in the ``mpii_gt_val.mat`` layout:
     ``headboxes_src`` (2, 2, N), ``jnt_missing`` (K, N), ``pos_gt_src`` (K, 2, N), 1-based),
@@ -87,8 +96,12 @@ class KeyPointTopDownMPIIEval(KeypointResults):
     from the json. Predictions must arrive in dataset order (an unshuffled eval loader); their
     ``im_id`` sequence is checked against the json.
 
-    Reported: Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle at 0.5, and ``PCKh`` / ``PCKh@0.1``,
-    the count-weighted means over all joints except pelvis and thorax at thresholds 0.5 / 0.1.
+    Reported, in percent: ``PCKh@0.5``, ``Mean@0.1`` and ``PCKh@0.11 (PaddleDetection
+    "PCKh@0.1")``, the count-weighted means over all joints except pelvis and thorax at thresholds
+    0.5, exactly 0.1 and 0.11 (see :data:`MEAN_THRESHOLDS`), then Head, Shoulder, Elbow, Wrist,
+    Hip, Knee, Ankle at 0.5. The 0.11 figure is the one PaddleDetection and HRNet print as
+    ``PCKh@0.1`` (their ``pckAll[11]``); compare published ``PCKh@0.1`` numbers with it, not with
+    ``Mean@0.1``. ``PCKh@0.5`` comes first, so it is the value that picks ``best_model``.
 
     Args:
         anno_file: MPII json of the eval set.
@@ -190,16 +203,24 @@ class KeyPointTopDownMPIIEval(KeypointResults):
 
     def evaluate(self, preds: np.ndarray, gts: np.ndarray, visible: np.ndarray,
                  head_sizes: np.ndarray) -> Dict[str, float]:
-        """The reported values from (N, K, 2) predictions and ground truth (same pixel frame).
+        """The reported values from predictions and ground truth in the same pixel frame.
+
+        Args:
+            preds: (N, K, 2) predicted joints.
+            gts: (N, K, 2) ground-truth joints.
+            visible: (N, K) bool, joints that count.
+            head_sizes: (N,) head sizes in pixels.
 
         Returns:
-            ``{'PCKh', 'PCKh@0.1', 'Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee',
-            'Ankle'}`` in percent.
+            The keys of :data:`MEAN_THRESHOLDS` (``PCKh@0.5``, ``Mean@0.1``, ``PCKh@0.11
+            (PaddleDetection "PCKh@0.1")``), then those of :data:`PCKH_PARTS` (``Head`` ...
+            ``Ankle``, at 0.5), in percent.
         """
-        pck, counts = pckh(preds, gts, visible, head_sizes, 0.5)
-        pck_01, counts_01 = pckh(preds, gts, visible, head_sizes, 0.1)
-        results = {'PCKh': _mean_without_pelvis_thorax(pck, counts),
-                   'PCKh@0.1': _mean_without_pelvis_thorax(pck_01, counts_01)}
+        per_threshold = {key: pckh(preds, gts, visible, head_sizes, thr)
+                         for key, thr in MEAN_THRESHOLDS.items()}
+        results = {key: _mean_without_pelvis_thorax(pck, counts)
+                   for key, (pck, counts) in per_threshold.items()}
+        pck = per_threshold[PCKH_MEAN_KEY][0]
         for name, joints in PCKH_PARTS.items():
             results[name] = float(np.mean(pck[joints]))
         return results
@@ -219,14 +240,15 @@ class KeyPointTopDownMPIIEval(KeypointResults):
         self.eval_results = self.evaluate(kpts[:, :, :2], gts, visible, head_sizes)
 
     def log(self) -> None:
-        """Print Head ... Ankle, PCKh and PCKh@0.1 as a markdown table."""
+        """Print Head ... Ankle and the three means as a markdown table."""
         if not self.eval_results:
             logger.info('Predictions saved to %s; no evaluation was run', self.res_file)
             return
-        header = list(PCKH_PARTS) + ['PCKh', 'PCKh@0.1']
+        header = list(PCKH_PARTS) + list(MEAN_THRESHOLDS)
         print(markdown_table(header, [[self.eval_results[k] for k in header]], digits=2))
 
     def get_results(self) -> Dict[str, float]:
-        """``{'PCKh': mean, 'PCKh@0.1': ..., 'Head': ..., ... 'Ankle': ...}`` in percent
-        (empty with ``save_prediction_only``)."""
+        """``{'PCKh@0.5': ..., 'Mean@0.1': ..., 'PCKh@0.11 (PaddleDetection "PCKh@0.1")': ...,
+        'Head': ..., ..., 'Ankle': ...}`` in percent, ``PCKh@0.5`` first (empty with
+        ``save_prediction_only``)."""
         return self.eval_results

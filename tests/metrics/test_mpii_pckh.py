@@ -1,4 +1,5 @@
-"""KeyPointTopDownMPIIEval: GT as prediction, a hand-computed shifted prediction, .mat input."""
+"""KeyPointTopDownMPIIEval: GT as prediction, a hand-computed shifted prediction, .mat input,
+and the labels of the 0.1 / 0.11 means."""
 import json
 import os
 
@@ -7,11 +8,13 @@ import pytest
 import scipy.io
 
 from ppkpt.data.datasets.keypoint_mpii import KeypointTopDownMPIIDataset
-from ppkpt.metrics.mpii_pckh import KeyPointTopDownMPIIEval
+from ppkpt.metrics.mpii_pckh import (MEAN_01_KEY, PCKH_MEAN_KEY, PPDET_01_KEY,
+                                     KeyPointTopDownMPIIEval)
 
 MPII_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data',
                         'mpii')
-# head box 30 x 40 -> diagonal 50 -> head size 0.6 * 50 = 30 px; PCKh@0.5 radius 15 px.
+# head box 30 x 40 -> diagonal 50 -> head size 0.6 * 50 = 30 px; radius 15 px at 0.5, 3 px at
+# 0.1 and 3.3 px at 0.11.
 HEAD_W, HEAD_H = 30.0, 40.0
 
 
@@ -51,33 +54,46 @@ def run_metric(anno_file, tmp_path, shift=None, **kwargs):
 
 def test_gt_as_prediction_is_100(tmp_path):
     results = run_metric(write_with_headboxes(tmp_path), tmp_path)
-    assert next(iter(results)) == 'PCKh'
-    for key in ('PCKh', 'PCKh@0.1', 'Head', 'Shoulder', 'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle'):
-        assert results[key] == pytest.approx(100.0)
+    assert list(results) == [PCKH_MEAN_KEY, MEAN_01_KEY, PPDET_01_KEY, 'Head', 'Shoulder',
+                             'Elbow', 'Wrist', 'Hip', 'Knee', 'Ankle']
+    assert PCKH_MEAN_KEY == 'PCKh@0.5' and MEAN_01_KEY == 'Mean@0.1'
+    assert PPDET_01_KEY == 'PCKh@0.11 (PaddleDetection "PCKh@0.1")'
+    for key, value in results.items():
+        assert value == pytest.approx(100.0), key
     assert os.path.isfile(tmp_path / 'out' / 'keypoints_results.json')
 
 
 def shifts():
-    """Joints 0-3 move 2 px (hit at 0.1 and 0.5), 4-7 exactly 15 px (hit at 0.5 only: the
-    boundary counts), 8-15 move 20 px (miss)."""
+    """Joints 0-1 move 2 px (hit at 0.1, 0.11 and 0.5), 2-3 move 3.2 px (miss at 0.1, hit at 0.11
+    and 0.5), 4-7 exactly 15 px (hit at 0.5 only: the boundary counts), 8-15 move 20 px (miss)."""
     shift = np.zeros((16, 2))
-    shift[0:4] = [2.0, 0.0]
+    shift[0:2] = [2.0, 0.0]
+    shift[2:4] = [0.0, 3.2]
     shift[4:8] = [9.0, 12.0]
     shift[8:16] = [0.0, 20.0]
     return shift
 
 
-def test_shifted_prediction_matches_hand_computation(tmp_path):
+# Joints 0 and 5 are invisible in 2 of the 5 people, so they count 3 times, others 5.
+# Mean weights (pelvis 6 and thorax 7 excluded): 3 + 4 * 5 + 3 + 8 * 5 = 66.
+# @0.5: joints 0-5 hit -> 3 + 20 + 3 = 26; @0.1: joints 0-1 -> 3 + 5 = 8;
+# @0.11: joints 0-3 -> 3 + 15 = 18.
+EXPECTED_MEANS = {PCKH_MEAN_KEY: 100 * 26 / 66, MEAN_01_KEY: 100 * 8 / 66,
+                  PPDET_01_KEY: 100 * 18 / 66}
+
+
+def test_shifted_prediction_matches_hand_computation(tmp_path, capsys):
     results = run_metric(write_with_headboxes(tmp_path), tmp_path, shift=shifts())
-    # Joints 0 and 5 are invisible in 2 of the 5 people, so they count 3 times, others 5.
-    # Mean weights (pelvis 6 and thorax 7 excluded): 3 + 4 * 5 + 3 + 8 * 5 = 66.
-    # @0.5: joints 0-5 hit -> 3 + 20 + 3 = 26; @0.1: joints 0-3 -> 3 + 15 = 18.
-    assert results['PCKh'] == pytest.approx(100 * 26 / 66)
-    assert results['PCKh@0.1'] == pytest.approx(100 * 18 / 66)
+    for key, value in EXPECTED_MEANS.items():
+        assert results[key] == pytest.approx(value), key
+    assert results[MEAN_01_KEY] != pytest.approx(results[PPDET_01_KEY])
     assert results['Ankle'] == pytest.approx(100.0)
     assert results['Hip'] == pytest.approx(100.0)
     assert results['Head'] == pytest.approx(0.0)
     assert results['Wrist'] == pytest.approx(0.0)
+    header = capsys.readouterr().out.splitlines()[0]
+    for key in EXPECTED_MEANS:
+        assert key in header
 
 
 def test_headboxes_from_mat_file(tmp_path):
@@ -92,8 +108,8 @@ def test_headboxes_from_mat_file(tmp_path):
     anno = tmp_path / 'mpii_val.json'
     anno.write_text(json.dumps(data))
     results = run_metric(str(anno), tmp_path, shift=shifts(), headbox_file='heads.mat')
-    assert results['PCKh'] == pytest.approx(100 * 26 / 66)
-    assert results['PCKh@0.1'] == pytest.approx(100 * 18 / 66)
+    for key, value in EXPECTED_MEANS.items():
+        assert results[key] == pytest.approx(value), key
 
 
 def test_missing_head_boxes_is_a_clear_error(tmp_path):

@@ -1,5 +1,4 @@
-"""Shared machinery of the top-down keypoint datasets: lazy parsing, checks, image reading."""
-import json
+"""Shared machinery of the image datasets: lazy parsing, checks, image reading."""
 import logging
 import os
 from abc import ABCMeta, abstractmethod
@@ -8,49 +7,35 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 from paddle.io import Dataset
 
-from ppkpt.core.workspace import build_object
 from ppkpt.data.transforms.common import Compose
 from ppkpt.image_io import read_rgb
 
-__all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'build_ops', 'load_json']
+__all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'build_ops']
 
 logger = logging.getLogger(__name__)
 
 _ARRAY_KEYS = ('center', 'scale', 'gt_joints', 'joints_vis')
 
 
-def load_json(path: str, owner: str) -> Any:
-    """Read a JSON file.
+def build_ops(transform: Optional[Sequence[Callable]], owner: str) -> List[Callable]:
+    """Check that a transform list holds built ops and return it as a new list.
 
-    Raises:
-        FileNotFoundError / ValueError: naming ``path`` and ``owner``.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{owner}: file not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f'{owner}: {path} is not valid JSON: {exc}') from exc
-
-
-def build_ops(transform: Sequence[Any], owner: str) -> List[Callable]:
-    """Turn a transform list into callables.
+    Ops are built from the config by the reader (it has the run's config); a dataset only
+    takes callables.
 
     Args:
-        transform: built ops (callables) or ``{OpName: {args}}`` mappings.
+        transform: callables ``op(record) -> record``; None or empty for none.
         owner: class name used in error messages.
 
     Raises:
-        TypeError: naming ``owner.transform[i]`` when an entry is not callable once built.
+        TypeError: naming ``owner.transform[i]`` when an entry is not callable (for instance
+            an ``{OpName: {args}}`` mapping).
     """
-    ops = []
-    for i, op in enumerate(transform or []):
-        path = f'{owner}.transform[{i}]'
-        built = op if callable(op) else build_object(op, path)
-        if not callable(built):
-            raise TypeError(f'{path} is not callable: {built!r}')
-        ops.append(built)
+    ops = list(transform or [])
+    for i, op in enumerate(ops):
+        if not callable(op):
+            raise TypeError(f'{owner}.transform[{i}] is not callable: {op!r} (datasets take '
+                            f'built ops; the reader builds them from the config)')
     return ops
 
 
@@ -66,7 +51,7 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         dataset_dir: root folder of the dataset.
         image_dir: image folder relative to ``dataset_dir``.
         anno_path: annotation file relative to ``dataset_dir``.
-        transform: ops (callables or ``{OpName: {args}}`` mappings) applied to each sample.
+        transform: built ops (callables) applied to each sample, in order.
         skip_bad_images: when an image cannot be read, log a warning, count it in
             ``num_skipped`` and return the next readable sample instead of raising.
 
@@ -74,8 +59,8 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
     """
 
-    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, transform: List = [],
-                 skip_bad_images: bool = False) -> None:
+    def __init__(self, dataset_dir: str, image_dir: str, anno_path: str,
+                 transform: List[Callable] = [], skip_bad_images: bool = False) -> None:
         super().__init__()
         self.dataset_dir = dataset_dir
         self.image_dir = image_dir
@@ -94,8 +79,8 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         """Full path of the annotation file."""
         return os.path.join(self.dataset_dir, self.anno_path)
 
-    def set_transform(self, ops: List[Any]) -> None:
-        """Replace the transforms (callables or ``{OpName: {args}}`` mappings)."""
+    def set_transform(self, ops: List[Callable]) -> None:
+        """Replace the transforms with built ops (callables); TypeError names a bad index."""
         self.transform = build_ops(ops, type(self).__name__)
 
     def parse_dataset(self) -> None:
@@ -168,7 +153,10 @@ class KeypointTopDownBaseDataset(LazyImageDataset):
 
     The constructor only stores its arguments. Annotations are parsed, and every referenced
     image file is checked to exist, on the first ``__len__``, ``__getitem__`` or
-    :meth:`parse_dataset` call. Subclasses implement :meth:`_load_records`.
+    :meth:`parse_dataset` call. Subclasses implement :meth:`_load_records`, building the
+    records with :mod:`ppkpt.data.topdown_records` (COCO files: per-image records from
+    :func:`ppkpt.data.coco.image_records`, expanded by
+    :class:`~ppkpt.data.topdown_records.TopDownExpansion`).
 
     A sample is the stored record plus ``image`` (H, W, 3) uint8 RGB, with its arrays copied,
     passed through the transforms in order. Record keys: ``image_file`` str, ``im_id`` int,
@@ -181,7 +169,7 @@ class KeypointTopDownBaseDataset(LazyImageDataset):
         image_dir: image folder relative to ``dataset_dir``.
         anno_path: annotation file relative to ``dataset_dir``.
         num_joints: K, the number of joints every annotation must have.
-        transform: ops (callables or ``{OpName: {args}}`` mappings) applied to each sample.
+        transform: built ops (callables) applied to each sample, in order.
         skip_bad_images: when an image cannot be read, log a warning, count it in
             ``num_skipped`` and return the next readable sample instead of raising.
 
@@ -192,16 +180,11 @@ class KeypointTopDownBaseDataset(LazyImageDataset):
     __category__ = 'dataset'
 
     def __init__(self, dataset_dir: str, image_dir: str, anno_path: str, num_joints: int,
-                 transform: List = [], skip_bad_images: bool = False) -> None:
+                 transform: List[Callable] = [], skip_bad_images: bool = False) -> None:
         super().__init__(dataset_dir, image_dir, anno_path, transform, skip_bad_images)
         self.num_joints = num_joints
 
     # ------------------------------------------------------------------ internals
-
-    def _joint_count_error(self, where: str, count: int) -> ValueError:
-        """The error for an annotation whose joint count differs from ``num_joints``."""
-        return ValueError(f'{os.path.basename(self.get_anno())} {where} has {count} keypoints '
-                          f'but num_joints is {self.num_joints} (file: {self.get_anno()})')
 
     def _check_images(self, records: List[Dict[str, Any]]) -> None:
         """Raise for the first record whose image file does not exist (unless skipping), so a

@@ -1,14 +1,14 @@
 """Per-sample transforms on record dicts (see ``docs/architecture.md``)."""
-from ppkpt.data.transforms.common import Compose, Decode, NormalizeImage, Permute
-from ppkpt.data.transforms.topdown import (RandomFlipHalfBodyTransform, ToHeatmapsTopDown,
-                                           ToHeatmapsTopDown_DARK, ToHeatmapsTopDown_UDP,
-                                           TopDownAffine, TopDownEvalAffine,
-                                           TopDownGetRandomScaleRotation, TopDownRandomFlip,
-                                           TopDownRandomShiftBboxCenter)
+from ppkpt.data.transforms.common import Compose, Decode
+from ppkpt.data.transforms.preprocess import (DetResize, NormalizeImage, PadStride, Permute,
+                                              Resize, TopDownEvalAffine, build_preprocess)
+from ppkpt.data.transforms.topdown import (GenerateTarget, RandomFlipHalfBodyTransform,
+                                           TopDownAffine, TopDownGetRandomScaleRotation,
+                                           TopDownRandomFlip, TopDownRandomShiftBboxCenter)
 
 __all__ = [
-    'Compose', 'Decode', 'NormalizeImage', 'Permute', 'RandomFlipHalfBodyTransform',
-    'TopDownRandomFlip', 'TopDownRandomShiftBboxCenter', 'TopDownGetRandomScaleRotation',
-    'TopDownAffine', 'TopDownEvalAffine', 'ToHeatmapsTopDown', 'ToHeatmapsTopDown_DARK',
-    'ToHeatmapsTopDown_UDP',
+    'Compose', 'Decode', 'NormalizeImage', 'Permute', 'DetResize', 'Resize', 'PadStride',
+    'TopDownEvalAffine', 'build_preprocess', 'RandomFlipHalfBodyTransform', 'TopDownRandomFlip',
+    'TopDownRandomShiftBboxCenter', 'TopDownGetRandomScaleRotation', 'TopDownAffine',
+    'GenerateTarget',
 ]

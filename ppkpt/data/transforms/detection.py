@@ -1,4 +1,7 @@
-"""Per-sample ops for box detection records (resize, flip, crop, CenterNet targets).
+"""Per-sample training ops for box detection records (flip, crop, CenterNet targets).
+
+The detector resize (``DetResize``) is shared with deploy and lives in
+:mod:`ppkpt.data.transforms.preprocess`.
 
 Boxes are ``gt_bbox`` (M, 4) float32 x1 y1 x2 y2 in pixels of the current ``image``, whose
 pixel (i, j) covers [j, j + 1) x [i, i + 1); a horizontal flip maps x to ``W - x``.
@@ -11,7 +14,7 @@ import numpy as np
 
 from ppkpt.core.workspace import serializable
 
-__all__ = ['DetResize', 'RandomHFlipBox', 'RandomCropBox', 'CenterNetTarget',
+__all__ = ['RandomHFlipBox', 'RandomCropBox', 'CenterNetTarget',
            'gaussian_radius', 'draw_gaussian']
 
 Record = Dict[str, Any]
@@ -30,60 +33,6 @@ def _boxes(record: Record) -> np.ndarray:
 
 def _clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     return np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-
-
-@serializable
-class DetResize:
-    """Resize the image to ``target_size`` and scale the boxes.
-
-    With ``keep_ratio`` the image is scaled by one factor to fit inside ``target_size`` and
-    padded with zeros at the bottom and right, so every output has the same size.
-
-    Required keys: ``image`` (H, W, 3). Modified: ``image`` (h, w, 3) with [w, h] =
-    ``target_size``; ``gt_bbox`` scaled and clipped (if present). Added: ``scale_factor``
-    (2,) float32 [h_ratio, w_ratio] of resized / original size.
-
-    Args:
-        target_size: output size [w, h].
-        keep_ratio: keep the aspect ratio and pad instead of stretching.
-        interp: OpenCV interpolation flag (1 = bilinear).
-    """
-
-    __category__ = 'transform'
-
-    def __init__(self, target_size: List[int], keep_ratio: bool = False, interp: int = 1) -> None:
-        if len(target_size) != 2 or min(target_size) < 1:
-            raise ValueError(f'DetResize.target_size must be [w, h] > 0, got {target_size}')
-        self.target_size = [int(v) for v in target_size]
-        self.keep_ratio = keep_ratio
-        self.interp = interp
-
-    def _ratios(self, height: int, width: int) -> Tuple[float, float]:
-        tw, th = self.target_size
-        if self.keep_ratio:
-            ratio = min(tw / width, th / height)
-            return ratio, ratio
-        return th / height, tw / width
-
-    def __call__(self, record: Record) -> Record:
-        _require(record, ('image',), 'DetResize')
-        image = record['image']
-        height, width = image.shape[:2]
-        ratio_h, ratio_w = self._ratios(height, width)
-        new_w = min(self.target_size[0], max(1, int(round(width * ratio_w))))
-        new_h = min(self.target_size[1], max(1, int(round(height * ratio_h))))
-        resized = cv2.resize(image, (new_w, new_h), interpolation=self.interp)
-        if (new_w, new_h) != tuple(self.target_size):
-            canvas = np.zeros((self.target_size[1], self.target_size[0]) + image.shape[2:],
-                              dtype=image.dtype)
-            canvas[:new_h, :new_w] = resized
-            resized = canvas
-        record['image'] = resized
-        record['scale_factor'] = np.asarray([ratio_h, ratio_w], dtype=np.float32)
-        if 'gt_bbox' in record:
-            scaled = _boxes(record) * np.asarray([ratio_w, ratio_h, ratio_w, ratio_h], np.float32)
-            record['gt_bbox'] = _clip_boxes(scaled, new_w, new_h)
-        return record
 
 
 @serializable

@@ -11,15 +11,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ppkpt.codecs.heatmap import HeatmapCodec
+from ppkpt.codecs.base import KeypointCodec
 from ppkpt.core.workspace import serializable
 from ppkpt.geometry import (affine_transform_points, box_to_center_scale, crop_matrix,
                             flip_permutation)
 
 __all__ = [
     'RandomFlipHalfBodyTransform', 'TopDownRandomFlip', 'TopDownRandomShiftBboxCenter',
-    'TopDownGetRandomScaleRotation', 'TopDownAffine', 'TopDownEvalAffine', 'ToHeatmapsTopDown',
-    'ToHeatmapsTopDown_DARK', 'ToHeatmapsTopDown_UDP', 'flip_joints', 'half_body_center_scale',
+    'TopDownGetRandomScaleRotation', 'TopDownAffine', 'GenerateTarget', 'flip_joints',
+    'half_body_center_scale',
 ]
 
 Record = Dict[str, Any]
@@ -330,28 +330,30 @@ class TopDownGetRandomScaleRotation:
 
 @serializable
 class TopDownAffine:
-    """Crop the (rotated) box to ``trainsize`` and move the joints into crop pixels.
+    """Crop the (rotated) box to the codec's input size and move the joints into crop pixels.
 
-    The box centre lands on the crop centre. Only visible joints are transformed; invisible
-    ones stay where they are (their weight is 0 downstream).
+    The box centre lands on the crop centre; the crop uses the UDP matrix when the codec is
+    UDP. Only visible joints are transformed; invisible ones stay where they are (their weight
+    is 0 downstream).
 
     Required keys: ``image``, ``center``, ``scale``; optional ``rotate`` (default 0),
     ``gt_joints`` and ``joints_vis``.
-    Modified keys: ``image`` becomes (h, w, 3) with ``[w, h] = trainsize``; ``gt_joints``.
+    Modified keys: ``image`` becomes (h, w, 3) with [w, h] = ``codec.input_size``;
+    ``gt_joints``.
 
     Args:
-        trainsize: crop size [w, h].
-        use_udp: use the UDP crop matrix (:func:`ppkpt.geometry.crop_matrix`).
+        codec: the run's codec (the top-level ``codec:`` key).
         pixel_std: pixels per scale unit.
     """
 
     __category__ = 'transform'
-    __shared__ = ['trainsize', 'pixel_std']
+    __shared__ = ['codec', 'pixel_std']
+    __shared_only__ = ['codec']
+    __moved__ = {'trainsize': 'trainsize (the codec input_size)', 'use_udp': 'codec.target_type'}
 
-    def __init__(self, trainsize: List[int], use_udp: bool = False,
-                 pixel_std: float = 200) -> None:
-        self.trainsize = _check_size(trainsize, f'{type(self).__name__}.trainsize')
-        self.use_udp = use_udp
+    def __init__(self, codec: KeypointCodec, pixel_std: float = 200) -> None:
+        self.trainsize = [int(v) for v in codec.input_size]
+        self.use_udp = bool(getattr(codec, 'use_udp', False))
         self.pixel_std = float(pixel_std)
 
     def __call__(self, record: Record) -> Record:
@@ -367,113 +369,33 @@ class TopDownAffine:
         return record
 
 
-@serializable
-class TopDownEvalAffine(TopDownAffine):
-    """Resize the whole image into a ``trainsize`` crop, for inference without boxes.
-
-    The box is the whole image padded (centred) to the ``trainsize`` aspect ratio, so nothing is
-    cut off. ``center`` and ``scale`` are recorded so predictions can be mapped back with
-    :func:`ppkpt.geometry.transform_preds`.
-
-    Required keys: ``image`` (H, W, 3).
-    Modified keys: ``image`` becomes (h, w, 3).
-    Added keys: ``center`` (2,) = (W / 2, H / 2), ``scale`` (2,) in ``pixel_std`` units,
-    ``rotate`` = 0.
-
-    Args:
-        trainsize: crop size [w, h].
-        use_udp: use the UDP crop matrix.
-        pixel_std: pixels per scale unit.
-    """
-
-    __category__ = 'transform'
-
-    def __call__(self, record: Record) -> Record:
-        height, width = record['image'].shape[:2]
-        center, scale = box_to_center_scale([0.0, 0.0, width, height],
-                                            self.trainsize[0] / self.trainsize[1],
-                                            self.pixel_std, padding=1.0)
-        record.update(center=center, scale=scale, rotate=0.0)
-        return super().__call__(record)
-
-
 # --------------------------------------------------------------------------- targets
 
 
-class _HeatmapTarget:
-    """Encode ``gt_joints`` into a heatmap target with a :class:`HeatmapCodec`.
+@serializable
+class GenerateTarget:
+    """Encode the record's joints into training targets with the run's codec.
 
-    The codec input size is the image size of the record (after the crop), unless
-    ``trainsize`` is given.
-    """
+    The record's ``gt_joints`` (K, 3) and ``joints_vis`` (K, 3) in crop pixels are one
+    instance; ``codec.encode`` returns the target arrays (``target`` (K, H, W) and
+    ``target_weight`` (K, 1) for the heatmap codec), which are added to the record.
 
-    target_type = 'gaussian'
-
-    __shared__ = ['hmsize']
-
-    def __init__(self, hmsize: List[int], sigma: float,
-                 trainsize: Optional[List[int]] = None) -> None:
-        name = type(self).__name__
-        self.hmsize = _check_size(hmsize, f'{name}.hmsize')
-        if sigma <= 0:
-            raise ValueError(f'{name}.sigma must be positive, got {sigma}')
-        self.sigma = float(sigma)
-        self.trainsize = None if trainsize is None else _check_size(trainsize, f'{name}.trainsize')
-        self._codecs: Dict[Tuple[int, int], HeatmapCodec] = {}
-
-    def codec(self, input_size: Sequence[int]) -> HeatmapCodec:
-        """The codec for an input of ``input_size`` [w, h] (built once per size)."""
-        key = (int(input_size[0]), int(input_size[1]))
-        if key not in self._codecs:
-            self._codecs[key] = HeatmapCodec(list(key), self.hmsize, self.sigma,
-                                             self.target_type)
-        return self._codecs[key]
-
-    def __call__(self, record: Record) -> Record:
-        image = record['image']
-        size = self.trainsize or [image.shape[1], image.shape[0]]
-        target, weight = self.codec(size).encode(record['gt_joints'], record['joints_vis'])
-        record['target'] = target
-        record['target_weight'] = weight
-        del record['gt_joints'], record['joints_vis']
-        return record
-
-
-def _target_doc(summary: str) -> str:
-    """The docstring of a heatmap target op: ``summary`` plus the shared key and argument list."""
-    return summary + """
-
-    Required keys: ``image`` (h, w, 3) in crop pixels, ``gt_joints`` (K, 3), ``joints_vis``
-    (K, 3).
-    Added keys: ``target`` (K, hmsize[1], hmsize[0]) float32, ``target_weight`` (K, 1) float32.
-    Removed keys: ``gt_joints``, ``joints_vis``.
+    Required keys: ``gt_joints``, ``joints_vis``.
+    Added keys: the codec's target arrays. Removed keys: ``gt_joints``, ``joints_vis``.
 
     Args:
-        hmsize: heatmap size [w, h].
-        sigma: Gaussian standard deviation in heatmap pixels.
-        trainsize: input size [w, h]; default: the record's image size.
+        codec: the run's codec (the top-level ``codec:`` key).
     """
 
-
-@serializable
-class ToHeatmapsTopDown(_HeatmapTarget):
-    __doc__ = _target_doc('HRNet target: a Gaussian on the nearest heatmap pixel in a 3-sigma '
-                          'window (stride input / heatmap).')
     __category__ = 'transform'
-    target_type = 'gaussian'
+    __shared__ = ['codec']
+    __shared_only__ = ['codec']
 
+    def __init__(self, codec: KeypointCodec) -> None:
+        self.codec = codec
 
-@serializable
-class ToHeatmapsTopDown_DARK(_HeatmapTarget):
-    __doc__ = _target_doc('DARK target: a Gaussian on the exact sub-pixel position over the '
-                          'whole heatmap (stride input / heatmap).')
-    __category__ = 'transform'
-    target_type = 'dark'
-
-
-@serializable
-class ToHeatmapsTopDown_UDP(_HeatmapTarget):
-    __doc__ = _target_doc('UDP target: a sub-pixel Gaussian in a 3-sigma window (stride '
-                          '(input - 1) / (heatmap - 1)).')
-    __category__ = 'transform'
-    target_type = 'udp'
+    def __call__(self, record: Record) -> Record:
+        joints = np.asarray(record.pop('gt_joints'))
+        visible = np.asarray(record.pop('joints_vis'))[:, 0]
+        record.update(self.codec.encode(joints[None, :, :2], visible[None]))
+        return record

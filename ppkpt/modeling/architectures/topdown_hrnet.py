@@ -1,23 +1,20 @@
-"""Top-down keypoint model: a backbone's stride-4 features, then a 1x1 conv to K heatmaps.
+"""Top-down keypoint model: a backbone, then a head that turns stride-4 features into heatmaps.
 
 Three entry points keep training, evaluation and export apart:
 
 * :meth:`TopDownHRNet.predict_heatmaps` — tensors only, what export traces.
-* ``forward`` in train mode — the loss dict.
-* ``forward`` in eval mode — flip test, decoding and mapping back to image pixels.
+* ``forward`` in train mode — the head's loss dict.
+* ``forward`` in eval mode — flip test, decoding and mapping back to image pixels (the head
+  and its codec do the work).
 """
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Union
 
 import numpy as np
 import paddle
 import paddle.nn as nn
-from paddle import ParamAttr
-from paddle.nn.initializer import Constant, Normal
 from paddle.static import InputSpec
 
-from ppkpt.codecs.heatmap import HeatmapCodec
 from ppkpt.core.workspace import register, serializable
-from ppkpt.geometry import flip_permutation
 
 __all__ = ['TopDownHRNet']
 
@@ -25,58 +22,44 @@ __all__ = ['TopDownHRNet']
 @register
 @serializable
 class TopDownHRNet(nn.Layer):
-    """HRNet-style top-down pose estimator.
+    """Top-down pose estimator: ``backbone`` features, then ``head``.
+
+    The head is stored under its ``state_name`` (``final_conv`` for
+    :class:`~ppkpt.modeling.heads.TopDownHeatmapHead`), so saved weights keep PaddleDetection's
+    parameter names; :attr:`head` returns it.
 
     Args:
-        width: channels of the backbone's first output (the stride-4 branch).
-        num_joints: number of keypoints K.
-        backbone: a built backbone layer whose first output is [N, width, H/4, W/4]
-            (``create()`` builds it from the name given in the config).
-        loss: a built loss layer called as ``loss(heatmaps, inputs)`` and returning a dict with
-            ``'loss'``.
-        flip_perm: [left, right] joint pairs swapped by a horizontal flip; ``[]`` for a keypoint
-            set without symmetry. Required when ``flip`` is True.
-        flip: average the heatmaps of the image and of its mirror image at evaluation.
-        shift_heatmap: shift the flipped heatmaps one pixel right before averaging (corrects
-            the half-pixel misalignment of the flipped prediction).
-        use_dark: decode with DARK refinement instead of the quarter-pixel offset.
-        use_udp: map the decoded peaks back with the UDP inverse crop; set it to the
-            ``use_udp`` of the eval ``TopDownEvalAffine``.
+        backbone: a built backbone layer whose first output feeds the head.
+        head: a built head with ``forward(features)``, ``compute_loss(outputs, inputs)``,
+            ``merge_flip(plain, mirrored)``, ``decode(outputs, centers, scales_px)`` and
+            ``flip_test``.
         pixel_std: pixels per unit of the batch's ``scale`` (shared with the datasets).
     """
 
     __category__ = 'architecture'
-    __inject__ = ['backbone', 'loss']
-    __shared__ = ['num_joints', 'flip_perm', 'pixel_std']
+    __inject__ = ['backbone', 'head']
+    __shared__ = ['pixel_std']
+    __moved__ = {'width': 'TopDownHeatmapHead.in_channels', 'loss': 'TopDownHeatmapHead.loss',
+                 'flip': 'TopDownHeatmapHead.flip_test', 'num_joints': 'num_joints',
+                 'flip_perm': 'flip_perm', 'use_dark': 'codec.use_dark',
+                 'shift_heatmap': 'codec.flip_alignment', 'use_udp': 'codec.target_type'}
 
-    def __init__(self, width: int, num_joints: int,
-                 backbone: Union[nn.Layer, str] = 'HRNet',
-                 loss: Union[nn.Layer, str] = 'KeyPointMSELoss',
-                 flip_perm: Optional[List[List[int]]] = None, flip: bool = True,
-                 shift_heatmap: bool = True, use_dark: bool = True, use_udp: bool = False,
+    def __init__(self, backbone: Union[nn.Layer, str] = 'HRNet',
+                 head: Union[nn.Layer, str] = 'TopDownHeatmapHead',
                  pixel_std: float = 200.0) -> None:
         super().__init__()
         _check_built('backbone', backbone)
-        _check_built('loss', loss)
-        _check_width(width, backbone)
-        if num_joints < 1:
-            raise ValueError(f'TopDownHRNet.num_joints must be >= 1, got {num_joints}')
-        if flip and flip_perm is None:
-            raise ValueError('TopDownHRNet.flip is true but flip_perm is not set; give the '
-                             '[left, right] joint pairs (or [] for no symmetric joints)')
+        _check_built('head', head)
+        _check_channels(head, backbone)
         self.backbone = backbone
-        self.loss = loss
-        self.final_conv = nn.Conv2D(width, num_joints, 1,
-                                    weight_attr=ParamAttr(initializer=Normal(0.0, 0.001)),
-                                    bias_attr=ParamAttr(initializer=Constant(0.0)))
-        self.num_joints = num_joints
-        self.flip = flip
-        self.shift_heatmap = shift_heatmap
-        self.use_dark = use_dark
-        self.use_udp = use_udp
+        self._head_name = getattr(head, 'state_name', 'head')
+        setattr(self, self._head_name, head)
         self.pixel_std = pixel_std
-        self.flip_index = (flip_permutation(flip_perm, num_joints) if flip_perm is not None
-                           else np.arange(num_joints))
+
+    @property
+    def head(self) -> nn.Layer:
+        """The head layer (stored under its ``state_name``)."""
+        return getattr(self, self._head_name)
 
     def predict_heatmaps(self, image: paddle.Tensor) -> paddle.Tensor:
         """Raw heatmaps, without flip test or decoding.
@@ -87,7 +70,7 @@ class TopDownHRNet(nn.Layer):
         Returns:
             [N, K, H/4, W/4] heatmaps.
         """
-        return self.final_conv(self.backbone(image)[0])
+        return self.head(self.backbone(image))
 
     def export_input_spec(self, image_shape: List[int]) -> List[InputSpec]:
         """The input of the exported graph: ``image`` [None, 3, H, W] float32.
@@ -118,7 +101,7 @@ class TopDownHRNet(nn.Layer):
         """
         image = _require(inputs, 'image')
         if self.training:
-            return self.loss(self.predict_heatmaps(image), inputs)
+            return self.head.compute_loss(self.predict_heatmaps(image), inputs)
         return self.predict(image, _require(inputs, 'center'), _require(inputs, 'scale'))
 
     def predict(self, image: paddle.Tensor, center: Any, scale: Any) -> Dict[str, np.ndarray]:
@@ -133,37 +116,19 @@ class TopDownHRNet(nn.Layer):
             ``{'keypoint': (N, K, 3), 'score': (N,)}`` float32 arrays.
         """
         heatmaps = self.test_heatmaps(image).numpy()
-        codec = HeatmapCodec(input_size=[image.shape[3], image.shape[2]],
-                             heatmap_size=[heatmaps.shape[3], heatmaps.shape[2]],
-                             target_type='udp' if self.use_udp else 'gaussian',
-                             use_dark=self.use_dark)
         try:
-            keypoints = codec.decode_to_image(heatmaps, _as_array(center),
-                                              _as_array(scale) * self.pixel_std)
+            return self.head.decode(heatmaps, _as_array(center), _as_array(scale) * self.pixel_std)
         except ValueError as err:
-            raise ValueError(f"TopDownHRNet: inputs['center'] and inputs['scale']: {err}") from err
-        return {'keypoint': keypoints, 'score': keypoints[:, :, 2].mean(axis=1)}
+            raise ValueError(f'TopDownHRNet: {err}') from err
 
     def test_heatmaps(self, image: paddle.Tensor) -> paddle.Tensor:
-        """Heatmaps [N, K, H/4, W/4] used at evaluation, averaged with the flipped pass if
-        ``flip`` is set (both passes run as one batch)."""
-        if not self.flip:
+        """Heatmaps [N, K, H/4, W/4] used at evaluation, merged with the mirrored pass when the
+        head's ``flip_test`` is on (both passes run as one batch)."""
+        if not self.head.flip_test:
             return self.predict_heatmaps(image)
         both = self.predict_heatmaps(paddle.concat([image, paddle.flip(image, axis=[3])]))
         plain, mirrored = paddle.split(both, 2, axis=0)
-        return (plain + self.unflip(mirrored)) * 0.5
-
-    def unflip(self, heatmaps: paddle.Tensor) -> paddle.Tensor:
-        """Map heatmaps [N, K, h, w] predicted on a mirrored image back to the original one.
-
-        Reverses W, swaps the flip pairs and, with ``shift_heatmap``, moves everything one
-        pixel right (column 0 keeps its value).
-        """
-        index = paddle.to_tensor(self.flip_index, dtype='int64')
-        out = paddle.gather(paddle.flip(heatmaps, axis=[3]), index, axis=1)
-        if self.shift_heatmap:
-            out = paddle.concat([out[:, :, :, :1], out[:, :, :, :-1]], axis=3)
-        return out
+        return self.head.merge_flip(plain, mirrored)
 
 
 def _check_built(name: str, value: Union[nn.Layer, str]) -> None:
@@ -172,11 +137,12 @@ def _check_built(name: str, value: Union[nn.Layer, str]) -> None:
                         f'model with create() from a config, or pass an instance')
 
 
-def _check_width(width: int, backbone: nn.Layer) -> None:
+def _check_channels(head: nn.Layer, backbone: nn.Layer) -> None:
     out_shape = getattr(backbone, 'out_shape', None)
-    if out_shape and out_shape[0].channels != width:
-        raise ValueError(f'TopDownHRNet.width is {width} but the backbone\'s first output has '
-                         f'{out_shape[0].channels} channels')
+    in_channels = getattr(head, 'in_channels', None)
+    if out_shape and in_channels is not None and out_shape[0].channels != in_channels:
+        raise ValueError(f'{type(head).__name__}.in_channels is {in_channels} but the '
+                         f'backbone\'s first output has {out_shape[0].channels} channels')
 
 
 def _require(inputs: Mapping[str, Any], key: str) -> Any:

@@ -1,0 +1,5 @@
+"""Heads: the layers after the backbone that own the outputs, the loss and the decoding."""
+from ppkpt.modeling.heads.centernet_head import CenterNetHead
+from ppkpt.modeling.heads.topdown_heatmap_head import TopDownHeatmapHead
+
+__all__ = ['CenterNetHead', 'TopDownHeatmapHead']

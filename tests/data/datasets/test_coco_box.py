@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ppkpt.data.datasets.coco_box import COCOBoxDataset, annotation_box_xywh
+from ppkpt.data.coco import annotation_box_xywh
+from ppkpt.data.datasets.coco_box import COCOBoxDataset
 from ppkpt.data.transforms.detection import RandomHFlipBox
 
 COCO_DIR = Path(__file__).resolve().parents[2] / 'data' / 'coco'
@@ -106,10 +107,17 @@ def test_transforms_apply_in_order():
     dataset = _dataset(transform=[RandomHFlipBox(prob=1.0)])
     np.testing.assert_allclose(dataset[0]['gt_bbox'], [[640 - 499.49, 44.73, 640 - 280.79,
                                                         391.41]], rtol=1e-5)
-    dataset.set_transform([{'RandomHFlipBox': {'prob': 0.0}}])
+    dataset.set_transform([RandomHFlipBox(prob=0.0)])
     np.testing.assert_allclose(dataset[0]['gt_bbox'][0, 0], 280.79, rtol=1e-6)
-    with pytest.raises((TypeError, ValueError), match=r'COCOBoxDataset\.transform\[0\]'):
+    with pytest.raises(TypeError, match=r'COCOBoxDataset\.transform\[0\]'):
         _dataset(transform=[3])
+
+
+def test_transform_specs_are_not_built_by_the_dataset():
+    dataset = _dataset()
+    with pytest.raises(TypeError, match=r'COCOBoxDataset\.transform\[1\] is not callable: '
+                                        r"\{'RandomHFlipBox'"):
+        dataset.set_transform([RandomHFlipBox(prob=0.0), {'RandomHFlipBox': {'prob': 0.0}}])
 
 
 def test_a_failing_transform_names_itself_and_the_image():

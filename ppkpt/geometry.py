@@ -234,8 +234,8 @@ def clip_box_xywh(box: Sequence[float], width: float, height: float) -> Optional
     """Clip an (x, y, w, h) box to a ``width`` x ``height`` image.
 
     As in the reference HRNet pipeline, the right/bottom edge is the last pixel inside the box,
-    ``x + w - 1`` (so a box keeps ``w - 1`` of its width), and the edges are clipped to
-    ``[0, width - 1]`` and ``[0, height - 1]``.
+    ``x + w - 1`` (a box inside the image comes back as (x, y, w - 1, h - 1)), and the edges
+    are clipped to ``[0, width - 1]`` and ``[0, height - 1]``.
 
     Args:
         box: (4,) box (x, y, w, h) in pixels.
@@ -244,6 +244,9 @@ def clip_box_xywh(box: Sequence[float], width: float, height: float) -> Optional
 
     Returns:
         [x1, y1, x2 - x1, y2 - y1] floats, or None when nothing of the box is left.
+
+    Raises:
+        ValueError: when ``box`` does not have 4 values.
     """
     if len(box) != 4:
         raise ValueError(f'box must be (x, y, w, h), got {box!r}')

@@ -14,11 +14,9 @@ from typing import Any, Callable, Dict, List
 import cv2
 import numpy as np
 
-import ppkpt.components  # noqa: F401  (registers every component)
-from ppkpt.core.cli import load_with_overrides
-from ppkpt.core.workspace import create
+from ppkpt.core.cli import exit_on_config_error
+from ppkpt.core.workspace import create, load_config
 from ppkpt.data.reader import build_transforms
-from ppkpt.engine.env import fill_keypoint_metadata
 from ppkpt.metadata import KeypointMeta
 from ppkpt.visualize import draw_keypoints
 
@@ -52,6 +50,7 @@ def draw_record(record: Dict[str, Any], meta: KeypointMeta) -> np.ndarray:
     return image
 
 
+@exit_on_config_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,10 +62,10 @@ def main() -> None:
     parser.add_argument('--num', type=int, default=10, help='how many samples to draw')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
-    cfg = fill_keypoint_metadata(load_with_overrides(args.config, args.opt))
+    cfg = load_config(args.config, args.opt)
     meta = KeypointMeta.from_config(cfg)
     np.random.seed(args.seed)
-    dataset = create(args.dataset)
+    dataset = create(args.dataset, cfg)
     dataset.set_transform(geometric_ops(cfg) if args.mode == 'transformed' else [])
     os.makedirs(args.out, exist_ok=True)
     for index in range(min(args.num, len(dataset))):

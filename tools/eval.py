@@ -2,12 +2,12 @@
 
     python tools/eval.py -c CONFIG -o weights=output/x/model_final.pdparams [--output_eval DIR]
 """
-from ppkpt.core.cli import ArgsParser
-import ppkpt.components  # noqa: F401  (registers every component)
+from ppkpt.core.cli import ArgsParser, exit_on_config_error
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.trainer import Trainer
 
 
+@exit_on_config_error
 def main() -> None:
     parser = ArgsParser(__doc__)
     parser.add_argument('--output_eval', default=None, help='where predictions are written')

@@ -8,8 +8,7 @@ dataset files.
 import logging
 import os
 
-from ppkpt.core.cli import ArgsParser
-import ppkpt.components  # noqa: F401  (registers every component)
+from ppkpt.core.cli import ArgsParser, exit_on_config_error
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.exporter import export_model, infer_cfg_from_config
 from ppkpt.engine.trainer import Trainer
@@ -17,6 +16,7 @@ from ppkpt.engine.trainer import Trainer
 logger = logging.getLogger('ppkpt')
 
 
+@exit_on_config_error
 def main() -> None:
     parser = ArgsParser(__doc__)
     parser.add_argument('--output_dir', default='output_inference')

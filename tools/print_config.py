@@ -1,4 +1,6 @@
-"""Print the merged config with defaults filled in, or every registered name.
+"""Print the complete config (defaults and keypoint metadata filled in), or every registered name.
+
+Unknown keys fail here as they would in training, so this is the quick check of a new config.
 
     python tools/print_config.py -c CONFIG [-o key=value ...]
     python tools/print_config.py --list
@@ -9,9 +11,8 @@ import sys
 
 import yaml
 
-import ppkpt.components  # noqa: F401  (registers every component)
-from ppkpt.core.cli import load_with_overrides
-from ppkpt.core.workspace import ConfigDumper, filled_config, registered, schema_of
+from ppkpt.core.cli import exit_on_config_error
+from ppkpt.core.workspace import ConfigDumper, filled_config, load_config, registered, schema_of
 
 
 def list_registered() -> str:
@@ -27,6 +28,7 @@ def list_registered() -> str:
     return '\n'.join(lines)
 
 
+@exit_on_config_error
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,8 +41,8 @@ def main() -> None:
         return
     if not args.config:
         parser.error('-c CONFIG is required unless --list is given')
-    load_with_overrides(args.config, args.opt)
-    yaml.dump(filled_config(), sys.stdout, Dumper=ConfigDumper, sort_keys=False,
+    cfg = load_config(args.config, args.opt)
+    yaml.dump(filled_config(cfg), sys.stdout, Dumper=ConfigDumper, sort_keys=False,
               default_flow_style=None)
 
 

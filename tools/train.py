@@ -3,14 +3,14 @@
     python tools/train.py -c CONFIG [-o key=value ...] [--eval] [-r CHECKPOINT] [--amp]
     python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py -c CONFIG
 """
-from ppkpt.core.cli import ArgsParser
-import ppkpt.components  # noqa: F401  (registers every component)
+from ppkpt.core.cli import ArgsParser, exit_on_config_error
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.trainer import Trainer
 
 FLAGS = ('amp', 'use_vdl', 'vdl_log_dir')
 
 
+@exit_on_config_error
 def main() -> None:
     parser = ArgsParser(__doc__)
     parser.add_argument('--eval', action='store_true', help='evaluate at every snapshot')

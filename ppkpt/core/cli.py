@@ -1,9 +1,13 @@
 """The argument parser every tool shares: ``-c CONFIG``, ``-o key=value ...`` and ``--seed``."""
 import argparse
+import functools
 import random
-from typing import Optional
+import sys
+from typing import Any, Callable, Optional
 
 import numpy as np
+
+from ppkpt.core.workspace import ConfigError
 
 
 class ArgsParser(argparse.ArgumentParser):
@@ -26,3 +30,18 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     paddle.seed(seed)
+
+
+def exit_on_config_error(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a tool's ``main``: a :class:`ConfigError` prints as one line and exits with 2."""
+
+    @functools.wraps(main)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except ConfigError as err:
+            message = ' '.join(str(err).split())
+            print(f'ConfigError: {message}', file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped

@@ -523,34 +523,52 @@ def create(name_or_cls: Union[str, Type], cfg: Mapping[str, Any], **overrides: A
 def filled_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     """The config with every registered section and tag expanded to all its arguments.
 
-    Defaults fill the arguments the config leaves out; required ones show ``<missing>``.
+    Each argument shows what :func:`create` would pass: the config's value, else the top-level
+    value of a ``__shared__`` key, else the default; required ones show ``<missing>``.
+    ``__shared_only__`` arguments appear once, at the top level, not in each section.
+
+    Raises:
+        ConfigError: a section or tag holds a key its class does not take (as building it
+            would).
     """
     _load_components()
-    return {key: _fill(key, value) for key, value in cfg.items()}
+    return {key: _fill(key, value, cfg, key) for key, value in cfg.items()}
 
 
-def _fill(key: str, value: Any) -> Any:
+def _fill(key: str, value: Any, cfg: Mapping[str, Any], path: str) -> Any:
     if isinstance(value, LazyObject):
-        return LazyObject(value.name, _with_defaults(_REGISTRY[value.name], value.kwargs),
-                          value.args)
+        return LazyObject(value.name, _with_defaults(_REGISTRY[value.name], value.kwargs, cfg,
+                                                     path), value.args)
     if key in _CREATABLE and isinstance(value, dict):
-        return _with_defaults(_REGISTRY[key], value)
+        return _with_defaults(_REGISTRY[key], value, cfg, path)
     if isinstance(value, dict):
-        return {k: _fill(k, v) for k, v in value.items()}
+        return {k: _fill(k, v, cfg, f'{path}.{k}') for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill('', v) for v in value]
-    return value
+        return [_fill('', v, cfg, f'{path}[{i}]') for i, v in enumerate(value)]
+    return copy.deepcopy(value)
 
 
-def _with_defaults(cls: Type, given: Mapping[str, Any]) -> Dict[str, Any]:
+def _with_defaults(cls: Type, given: Mapping[str, Any], cfg: Mapping[str, Any],
+                   path: str) -> Dict[str, Any]:
+    _check_keys(cls, given, path)
+    shared = _shared_keys(cls)
+    shared_only = getattr(cls, '__shared_only__', [])
+    params = _params(cls)
     out: Dict[str, Any] = {}
-    for name, param in _params(cls).items():
+    for name, param in params.items():
         if name in given:
-            out[name] = _fill(name, given[name])
+            out[name] = _fill(name, given[name], cfg, f'{path}.{name}')
+        elif name in shared_only:
+            continue
+        elif name in shared and shared[name] in cfg:
+            out[name] = _fill(name, cfg[shared[name]], cfg, shared[name])
         elif param.default is not inspect.Parameter.empty:
-            out[name] = param.default
+            out[name] = copy.deepcopy(param.default)
         else:
             out[name] = '<missing>'
+    for key, value in given.items():  # the extra keys of a class that takes **kwargs
+        if key not in params:
+            out[key] = _fill(key, value, cfg, f'{path}.{key}')
     return out
 
 

@@ -106,7 +106,8 @@ class KeyPointTopDownCOCOEval(KeypointResults):
         in_vis_thre: joint score threshold for rescoring.
         oks_thre: OKS-NMS threshold.
         save_prediction_only: only write the results file; skip the evaluation.
-        sigmas: K OKS sigmas; None takes :class:`~ppkpt.metadata.KeypointMeta` defaults for K.
+        sigmas: K OKS sigmas (the config's ``sigmas``, filled from its keypoint preset or the
+            generic default); required.
         pixel_std: pixels per ``scale`` unit (for the instance areas used by OKS-NMS).
     """
 
@@ -125,6 +126,9 @@ class KeyPointTopDownCOCOEval(KeypointResults):
         self.in_vis_thre = in_vis_thre
         self.oks_thre = oks_thre
         self.save_prediction_only = save_prediction_only
+        if sigmas is None:
+            raise ValueError(f'KeyPointTopDownCOCOEval needs {num_joints} OKS sigmas: set '
+                             f'`sigmas` or a `keypoint_preset` that has them in the config')
         self.sigmas = KeypointMeta(num_joints, sigmas=sigmas).oks_sigmas()
         self.pixel_std = pixel_std
         self.reset()

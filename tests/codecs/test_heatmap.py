@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ppkpt.codecs import build_codec
 from ppkpt.codecs.heatmap import HeatmapCodec, flip_back, get_max_preds
 
 INPUT = [192, 256]
@@ -53,9 +54,15 @@ def reference_dark(heatmaps, coords, kernel=3):
     return out
 
 
+def encode(codec, joints, visible):
+    """(target, target_weight) of one instance."""
+    out = codec.encode(joints, visible)
+    return out['target'], out['target_weight']
+
+
 def test_encode_shapes_and_dtypes():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0)
-    target, weight = codec.encode(subpixel_joints(), np.ones((17, 3)))
+    target, weight = encode(codec, subpixel_joints(), np.ones(17))
     assert target.shape == (17, 64, 48) and target.dtype == np.float32
     assert weight.shape == (17, 1) and weight.dtype == np.float32
     np.testing.assert_array_equal(weight, 1.0)
@@ -64,7 +71,7 @@ def test_encode_shapes_and_dtypes():
 def test_gaussian_target_matches_windowed_reference_at_rounded_position():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='gaussian')
     joint = np.array([[50.3, 101.9]])
-    target, _ = codec.encode(joint, np.ones(1))
+    target, _ = encode(codec, joint, np.ones(1))
     mu = np.floor(joint[0] / 4 + 0.5)
     np.testing.assert_allclose(target[0], reference_window_gaussian(mu, mu, 2.0, 48, 64),
                                atol=1e-6)
@@ -75,7 +82,7 @@ def test_gaussian_target_matches_windowed_reference_at_rounded_position():
 def test_dark_target_is_subpixel_gaussian_over_whole_map():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='dark')
     joint = np.array([[50.3, 101.9]])
-    target, _ = codec.encode(joint, np.ones(1))
+    target, _ = encode(codec, joint, np.ones(1))
     mu = joint[0] / 4
     ys, xs = np.mgrid[0:64, 0:48]
     expected = np.exp(-((xs - mu[0]) ** 2 + (ys - mu[1]) ** 2) / 8.0)
@@ -86,7 +93,7 @@ def test_udp_target_uses_pixel_centre_stride_and_subpixel_centre():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='udp')
     np.testing.assert_allclose(codec.stride, [191 / 47, 255 / 63])
     joint = np.array([[50.3, 101.9]])
-    target, _ = codec.encode(joint, np.ones(1))
+    target, _ = encode(codec, joint, np.ones(1))
     exact = joint[0] / codec.stride
     mu = np.floor(exact + 0.5)
     np.testing.assert_allclose(target[0], reference_window_gaussian(exact, mu, 2.0, 48, 64),
@@ -99,37 +106,44 @@ def test_invisible_and_out_of_bounds_joints_get_zero_weight(target_type):
     joints = np.array([[96.0, 128.0], [96.0, 128.0], [-40.0, 100.0], [100.0, 300.0],
                        [-10.0, 128.0]])
     vis = np.array([1.0, 0.0, 1.0, 1.0, 1.0])
-    target, weight = codec.encode(joints, vis)
+    target, weight = encode(codec, joints, vis)
     np.testing.assert_array_equal(weight[:, 0], [1, 0, 0, 0, 1])
     assert target[0].max() > 0.9
     assert not target[1:4].any()
     assert target[4].max() > 0  # the peak is off the map but its window still overlaps
 
 
-def test_encode_accepts_k3_visibility_and_rejects_mismatch():
+def test_encode_takes_one_instance_with_or_without_the_n_axis():
     codec = HeatmapCodec(INPUT, HEATMAP)
-    vis = np.array([[1, 1, 0], [0, 0, 0]], dtype=np.float32)
-    _, weight = codec.encode(np.array([[96.0, 128.0, 0.0], [10.0, 10.0, 0.0]]), vis)
+    joints = np.array([[96.0, 128.0, 0.0], [10.0, 10.0, 0.0]])
+    target, weight = encode(codec, joints, np.array([1.0, 0.0]))
     np.testing.assert_array_equal(weight[:, 0], [1, 0])
-    with pytest.raises(ValueError, match='joints_vis'):
-        codec.encode(np.zeros((3, 2)), np.ones(2))
+    batched, _ = encode(codec, joints[None], np.array([[1.0, 0.0]]))
+    np.testing.assert_array_equal(batched, target)
+    with pytest.raises(ValueError, match='keypoints_visible'):
+        encode(codec, np.zeros((3, 2)), np.ones(2))
+    with pytest.raises(ValueError, match='one instance'):
+        encode(codec, np.zeros((2, 3, 2)), np.ones((2, 3)))
 
 
 def test_dark_decode_of_dark_target_recovers_subpixel_position():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='dark', use_dark=True)
     joints = subpixel_joints()
-    target, _ = codec.encode(joints, np.ones(17))
-    coords, maxvals = codec.decode(target[None])
+    target, _ = encode(codec, joints, np.ones(17))
+    coords, maxvals = codec.decode_heatmap_coords(target[None])
     np.testing.assert_allclose(coords[0], joints / 4, atol=0.05)
-    assert coords.shape == (1, 17, 2) and maxvals.shape == (1, 17, 1)
+    assert coords.shape == (1, 17, 2) and maxvals.shape == (1, 17)
     assert np.all(maxvals > 0.8)
+    keypoints, scores = codec.decode(target[None])
+    np.testing.assert_allclose(keypoints[0], joints, atol=0.2)
+    assert keypoints.dtype == np.float32 and scores.shape == (1, 17)
 
 
 def test_quarter_offset_decode_is_within_a_quarter_pixel():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='dark', use_dark=False)
     joints = subpixel_joints(seed=1)
-    target, _ = codec.encode(joints, np.ones(17))
-    coords, _ = codec.decode(target[None])
+    target, _ = encode(codec, joints, np.ones(17))
+    coords, _ = codec.decode_heatmap_coords(target[None])
     err = np.abs(coords[0] - joints / 4)
     assert err.max() <= 0.25 + 1e-6
     argmax, _ = get_max_preds(target[None])
@@ -142,16 +156,16 @@ def test_gaussian_target_decodes_to_the_rounded_position():
     for use_dark in (False, True):
         codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='gaussian',
                              use_dark=use_dark)
-        target, _ = codec.encode(joints, np.ones(17))
-        coords, _ = codec.decode(target[None])
+        target, _ = encode(codec, joints, np.ones(17))
+        coords, _ = codec.decode_heatmap_coords(target[None])
         np.testing.assert_allclose(coords[0], np.floor(joints / 4 + 0.5), atol=1e-4)
 
 
 def test_udp_round_trip_in_input_pixels():
     codec = HeatmapCodec(INPUT, HEATMAP, sigma=2.0, target_type='udp', use_dark=True)
     joints = subpixel_joints(seed=3)
-    target, _ = codec.encode(joints, np.ones(17))
-    coords, _ = codec.decode(target[None])
+    target, _ = encode(codec, joints, np.ones(17))
+    coords, _ = codec.decode_heatmap_coords(target[None])
     np.testing.assert_allclose(coords[0] * codec.stride, joints, atol=0.2)
     assert codec.use_udp
 
@@ -159,14 +173,14 @@ def test_udp_round_trip_in_input_pixels():
 def test_vectorised_dark_matches_per_joint_reference():
     rng = np.random.default_rng(4)
     codec = HeatmapCodec(INPUT, HEATMAP, target_type='dark')
-    maps = np.stack([codec.encode(subpixel_joints(5, seed=s), np.ones(5))[0]
+    maps = np.stack([encode(codec, subpixel_joints(5, seed=s), np.ones(5))[0]
                      for s in range(3)])
     maps = maps + rng.normal(0, 0.02, maps.shape).astype(np.float32)
     maps[0, 0, :, :] = 0.0
     maps[0, 0, 1, 40] = 1.0  # a peak next to the border: no refinement
     coords, _ = get_max_preds(maps)
     expected = reference_dark(maps.astype(np.float64), coords)
-    decoded, _ = codec.decode(maps)
+    decoded, _ = codec.decode_heatmap_coords(maps)
     np.testing.assert_allclose(decoded, expected, atol=1e-4)
     np.testing.assert_allclose(decoded[0, 0], [40, 1])
 
@@ -177,10 +191,11 @@ def test_decode_zeroes_coords_of_non_positive_maps():
     maps[1, 2] = -1.0
     maps[1, 2, 3, 3] = -0.5
     for use_dark in (False, True):
-        coords, maxvals = HeatmapCodec([48, 64], [12, 16], use_dark=use_dark).decode(maps)
+        coords, maxvals = HeatmapCodec([48, 64], [12, 16],
+                                      use_dark=use_dark).decode_heatmap_coords(maps)
         np.testing.assert_allclose(coords[0, 1], [7, 5])
         np.testing.assert_array_equal(coords[1, 2], [0, 0])
-        np.testing.assert_allclose(maxvals[:, :, 0], [[0, 0.8, 0], [0, 0, -0.5]])
+        np.testing.assert_allclose(maxvals, [[0, 0.8, 0], [0, 0, -0.5]])
         assert np.isfinite(coords).all()
 
 
@@ -194,7 +209,7 @@ def test_decode_handles_more_maps_than_one_blur_call_takes():
     maps = np.random.default_rng(5).random((20, 17, 8, 8)).astype(np.float32)
     coords, maxvals = codec.decode(maps)
     assert coords.shape == (20, 17, 2)
-    np.testing.assert_allclose(maxvals[..., 0], maps.reshape(20, 17, -1).max(axis=2))
+    np.testing.assert_allclose(maxvals, maps.reshape(20, 17, -1).max(axis=2))
 
 
 @pytest.mark.parametrize('kwargs, match', [
@@ -254,3 +269,26 @@ def test_decode_to_image_inverts_the_crop_of_its_target_type(use_udp):
                   - joints).max() > 1.0
     with pytest.raises(ValueError, match=r'\[1, 2\]'):
         codec.decode_to_image(heatmaps, center[None], scale_px)
+
+
+def test_to_config_round_trips_through_build_codec():
+    codec = HeatmapCodec(INPUT, HEATMAP, sigma=1.5, target_type='udp', use_dark=False,
+                         flip_alignment='exact')
+    spec = codec.to_config()
+    assert spec == {'type': 'HeatmapCodec', 'input_size': [192, 256], 'heatmap_size': [48, 64],
+                    'sigma': 1.5, 'target_type': 'udp', 'use_dark': False,
+                    'blur_kernel_size': 3, 'flip_alignment': 'exact'}
+    assert build_codec(spec) == codec and build_codec(spec).use_udp
+    with pytest.raises(ValueError, match="unknown codec type 'Heatmap'"):
+        build_codec({**spec, 'type': 'Heatmap'})
+    with pytest.raises(ValueError, match='needs a `type`'):
+        build_codec({'sigma': 2})
+
+
+def test_flip_shift_is_decided_by_the_codec():
+    assert HeatmapCodec(INPUT, HEATMAP).flip_shift == 1.0
+    assert HeatmapCodec(INPUT, HEATMAP, flip_alignment='exact').flip_shift == pytest.approx(0.75)
+    assert HeatmapCodec(INPUT, HEATMAP, flip_alignment='none').flip_shift == 0.0
+    assert HeatmapCodec(INPUT, HEATMAP, target_type='udp').flip_shift == 0.0
+    with pytest.raises(ValueError, match='flip_alignment must be one of'):
+        HeatmapCodec(INPUT, HEATMAP, flip_alignment='half')

@@ -5,8 +5,11 @@ import sys
 import textwrap
 
 from ppkpt.core import threads
-from ppkpt.core.cli import ArgsParser, load_with_overrides
+import pytest
+
+from ppkpt.core.cli import ArgsParser, exit_on_config_error
 from ppkpt.core.logger import setup_logger
+from ppkpt.core.workspace import ConfigError, load_config
 
 PROBE = textwrap.dedent("""
     import os
@@ -58,8 +61,35 @@ def test_args_parser_shares_config_opt_and_seed(tmp_path):
     args = parser.parse_args(['-c', str(path), '-o', 'epoch=3', 'TrainReader.batch_size=8',
                               '--seed', '7', '--eval'])
     assert (args.seed, args.eval) == (7, True)
-    cfg = load_with_overrides(args.config, args.opt)
+    cfg = load_config(args.config, args.opt)
     assert cfg['epoch'] == 3 and cfg['TrainReader']['batch_size'] == 8
+    assert load_config(args.config)['epoch'] == 10  # the file itself is unchanged
+
+
+def test_exit_on_config_error_prints_one_line_and_exits_2(capsys):
+    calls = []
+
+    @exit_on_config_error
+    def main(flag):
+        calls.append(flag)
+        if flag:
+            raise ConfigError('bad key `epochh`.\n  Did you mean `epoch`?')
+        return 'ok'
+
+    assert main(False) == 'ok' and main.__name__ == 'main'
+    with pytest.raises(SystemExit) as err:
+        main(True)
+    assert err.value.code == 2 and calls == [False, True]
+    assert capsys.readouterr().err == 'ConfigError: bad key `epochh`. Did you mean `epoch`?\n'
+
+
+def test_exit_on_config_error_lets_other_errors_through():
+    @exit_on_config_error
+    def main():
+        raise KeyError('not a config error')
+
+    with pytest.raises(KeyError, match='not a config error'):
+        main()
 
 
 def test_logger_has_timestamps_and_quiet_other_ranks(tmp_path, monkeypatch, capsys):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ppkpt.data.datasets.keypoint_coco import KeypointTopDownCocoDataset
+from ppkpt.metadata import COCO17_SIGMAS, DEFAULT_SIGMA
 from ppkpt.metrics.coco_keypoints import KEYPOINT_STAT_NAMES, KeyPointTopDownCOCOEval
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'data')
@@ -40,7 +41,9 @@ def feed_gt(metric, ds, batch_size=5, offset=0.0):
 @pytest.mark.parametrize('name', list(CASES))
 def test_gt_as_prediction_gives_ap_1(name, tmp_path, capsys):
     ds = dataset(name)
-    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), ds.num_joints, str(tmp_path))
+    sigmas = COCO17_SIGMAS if ds.num_joints == 17 else [DEFAULT_SIGMA] * ds.num_joints
+    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), ds.num_joints, str(tmp_path),
+                                     sigmas=sigmas)
     metric.reset()
     feed_gt(metric, ds)
     metric.accumulate()
@@ -61,7 +64,8 @@ def test_tlpss_file_is_not_modified(tmp_path):
     ds = dataset('tlpss12')
     with open(ds.get_anno()) as f:
         before = f.read()
-    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), 12, str(tmp_path))
+    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), 12, str(tmp_path),
+                                     sigmas=[DEFAULT_SIGMA] * 12)
     feed_gt(metric, ds)
     metric.accumulate()
     with open(ds.get_anno()) as f:
@@ -71,7 +75,8 @@ def test_tlpss_file_is_not_modified(tmp_path):
 
 def test_offset_prediction_lowers_ap(tmp_path):
     ds = dataset('coco17')
-    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), 17, str(tmp_path))
+    metric = KeyPointTopDownCOCOEval(ds.get_anno(), len(ds), 17, str(tmp_path),
+                                     sigmas=COCO17_SIGMAS)
     feed_gt(metric, ds, offset=8.0)
     metric.accumulate()
     ap = metric.get_results()['keypoint'][0]
@@ -81,6 +86,7 @@ def test_offset_prediction_lowers_ap(tmp_path):
 def test_rescoring_and_nms(tmp_path):
     ds = dataset('tlpss12')
     metric = KeyPointTopDownCOCOEval(ds.get_anno(), 2 * len(ds), 12, str(tmp_path),
+                                     sigmas=[DEFAULT_SIGMA] * 12,
                                      save_prediction_only=True)
     feed_gt(metric, ds)
     feed_gt(metric, ds, offset=0.1)                  # near-duplicates: OKS > 0.9
@@ -92,7 +98,7 @@ def test_rescoring_and_nms(tmp_path):
 
 
 def test_rescore_uses_joints_above_threshold(tmp_path):
-    metric = KeyPointTopDownCOCOEval('unused.json', 1, 5, str(tmp_path))
+    metric = KeyPointTopDownCOCOEval('unused.json', 1, 5, str(tmp_path), sigmas=[DEFAULT_SIGMA] * 5)
     kpts = np.zeros((5, 3))
     kpts[:, 2] = [0.9, 0.7, 0.1, 0.1, 0.5]
     assert metric._rescore(kpts, 0.5) == pytest.approx(0.5 * (0.9 + 0.7 + 0.5) / 3)
@@ -103,12 +109,12 @@ def test_rescore_uses_joints_above_threshold(tmp_path):
 def test_sigmas_are_checked():
     with pytest.raises(ValueError, match='sigmas has 3 values but num_joints is 12'):
         KeyPointTopDownCOCOEval('a.json', 1, 12, 'out', sigmas=[0.1, 0.1, 0.1])
-    with pytest.raises(ValueError, match='no OKS sigmas for num_joints=16'):
+    with pytest.raises(ValueError, match='KeyPointTopDownCOCOEval needs 16 OKS sigmas'):
         KeyPointTopDownCOCOEval('a.json', 1, 16, 'out')
 
 
 def test_wrong_keypoint_shape(tmp_path):
-    metric = KeyPointTopDownCOCOEval('a.json', 1, 17, str(tmp_path))
+    metric = KeyPointTopDownCOCOEval('a.json', 1, 17, str(tmp_path), sigmas=COCO17_SIGMAS)
     with pytest.raises(ValueError, match=r'must be \(N, 17, 3\)'):
         metric.update({'im_id': [1], 'center': [[0, 0]], 'scale': [[1, 1]], 'score': [1]},
                       {'keypoint': np.zeros((1, 12, 3))})

@@ -8,7 +8,7 @@ from paddle.io.dataloader.collate import default_collate_fn
 import ppkpt.engine.optimizer  # noqa: F401  (registers the LR schedule tags the config uses)
 from ppkpt.core.workspace import create, load_config
 from ppkpt.data.datasets.coco_box import COCOBoxDataset
-from ppkpt.data.transforms.common import NormalizeImage, Permute
+from ppkpt.data.transforms.preprocess import NormalizeImage, Permute
 from ppkpt.data.transforms.detection import CenterNetTarget, DetResize
 from ppkpt.modeling.architectures.centernet import CenterNet
 from ppkpt.modeling.backbones.lite_backbone import LiteBackbone

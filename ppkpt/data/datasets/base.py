@@ -10,14 +10,14 @@ from paddle.io import Dataset
 from ppkpt.data.transforms.common import Compose
 from ppkpt.image_io import read_rgb
 
-__all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'build_ops']
+__all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'check_ops']
 
 logger = logging.getLogger(__name__)
 
 _ARRAY_KEYS = ('center', 'scale', 'gt_joints', 'joints_vis')
 
 
-def build_ops(transform: Optional[Sequence[Callable]], owner: str) -> List[Callable]:
+def check_ops(transform: Optional[Sequence[Callable]], owner: str) -> List[Callable]:
     """Check that a transform list holds built ops and return it as a new list.
 
     Ops are built from the config by the reader (it has the run's config); a dataset only
@@ -65,7 +65,7 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         self.dataset_dir = dataset_dir
         self.image_dir = image_dir
         self.anno_path = anno_path
-        self.transform = build_ops(transform, type(self).__name__)
+        self.transform = check_ops(transform, type(self).__name__)
         self.skip_bad_images = skip_bad_images
         self.num_skipped = 0
         self._db: Optional[List[Dict[str, Any]]] = None
@@ -81,7 +81,7 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
 
     def set_transform(self, ops: List[Callable]) -> None:
         """Replace the transforms with built ops (callables); TypeError names a bad index."""
-        self.transform = build_ops(ops, type(self).__name__)
+        self.transform = check_ops(ops, type(self).__name__)
 
     def parse_dataset(self) -> None:
         """Parse the annotations and check the images (only the first call does work).

@@ -4,7 +4,7 @@ from typing import Any, Callable, Dict, List
 from paddle.io import Dataset
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.data.datasets.base import build_ops
+from ppkpt.data.datasets.base import check_ops
 from ppkpt.data.transforms.common import Compose
 
 __all__ = ['ImageFolder']
@@ -28,7 +28,7 @@ class ImageFolder(Dataset):
 
     def set_transform(self, ops: List[Callable]) -> None:
         """Replace the transforms with built ops (callables); TypeError names a bad index."""
-        self.transform = Compose(build_ops(ops, type(self).__name__))
+        self.transform = Compose(check_ops(ops, type(self).__name__))
 
     def __len__(self) -> int:
         return len(self.images)

@@ -7,9 +7,10 @@ import paddle.nn.functional as F
 import pytest
 
 from ppkpt.codecs.heatmap import HeatmapCodec, flip_back
-from ppkpt.core.workspace import create
+from ppkpt.core.workspace import ConfigError, create
 from ppkpt.modeling.architectures.topdown_hrnet import TopDownHRNet
 from ppkpt.modeling.backbones.hrnet import HRNet
+from ppkpt.modeling.heads.topdown_heatmap_head import TopDownHeatmapHead
 from ppkpt.modeling.losses.keypoint_mse import KeyPointMSELoss
 
 KEYS_DIR = Path(__file__).resolve().parents[2] / 'data' / 'ppdet_keys'
@@ -31,16 +32,25 @@ def _entries(layer):
             for name, t in layer.state_dict().items()]
 
 
+def _codec(input_size=(48, 64), heatmap_size=(12, 16), **kwargs):
+    return HeatmapCodec(list(input_size), list(heatmap_size), **kwargs)
+
+
+def _head(channels, num_joints, codec=None, flip_perm=(), flip_test=True):
+    flip_perm = None if flip_perm is None else [list(p) for p in flip_perm]
+    return TopDownHeatmapHead(channels, num_joints, codec or _codec(), KeyPointMSELoss(),
+                              flip_perm, flip_test)
+
+
 def _ppdet_model(width, num_joints):
     backbone = HRNet(width=width, freeze_at=-1, freeze_norm=False, return_idx=[0])
-    return TopDownHRNet(width, num_joints, backbone, KeyPointMSELoss(), flip_perm=[])
+    return TopDownHRNet(backbone, _head(width, num_joints, _codec((192, 256), (48, 64))))
 
 
-def _tiny_model(num_joints=4, **kwargs):
+def _tiny_model(num_joints=4, flip_perm=(), flip_test=True, codec=None):
     paddle.seed(0)
-    kwargs.setdefault('flip_perm', [])
     backbone = HRNet(width=18, freeze_at=-1, freeze_norm=False, return_idx=[0])
-    return TopDownHRNet(18, num_joints, backbone, KeyPointMSELoss(), **kwargs)
+    return TopDownHRNet(backbone, _head(18, num_joints, codec, flip_perm, flip_test))
 
 
 def _image(batch=2, height=64, width=48, seed=0):
@@ -91,16 +101,17 @@ def test_predict_heatmaps_shape():
     assert heatmaps.shape == [2, 5, 16, 12]
 
 
-def test_width_must_match_backbone():
-    with pytest.raises(ValueError, match="width is 32 but the backbone's first output has 18"):
-        TopDownHRNet(32, 4, HRNet(width=18, return_idx=[0]), KeyPointMSELoss(), flip_perm=[])
+def test_head_channels_must_match_backbone():
+    with pytest.raises(ValueError, match="in_channels is 32 but the backbone's first output has "
+                                         "18"):
+        TopDownHRNet(HRNet(width=18, return_idx=[0]), _head(32, 4))
 
 
-def test_flip_without_flip_perm_raises():
+def test_flip_test_without_flip_perm_raises():
     with pytest.raises(ValueError, match='flip_perm is not set'):
         _tiny_model(flip_perm=None)
-    model = _tiny_model(flip_perm=None, flip=False)
-    assert not model.flip
+    model = _tiny_model(flip_perm=None, flip_test=False)
+    assert not model.head.flip_test
 
 
 def test_bad_flip_perm_raises():
@@ -110,19 +121,27 @@ def test_bad_flip_perm_raises():
 
 def test_backbone_name_without_create_raises():
     with pytest.raises(TypeError, match='must be a built layer'):
-        TopDownHRNet(18, 4, 'HRNet', KeyPointMSELoss(), flip_perm=[])
+        TopDownHRNet('HRNet', _head(18, 4))
 
 
-def test_unflip_matches_numpy_flip_back():
-    model = _tiny_model(num_joints=4, flip_perm=[[0, 3]], shift_heatmap=False)
+def test_merge_flip_matches_numpy_flip_back_and_the_codec_shift():
     heatmaps = np.random.default_rng(1).normal(size=(2, 4, 5, 6)).astype('float32')
-    out = model.unflip(paddle.to_tensor(heatmaps)).numpy()
-    np.testing.assert_array_equal(out, flip_back(heatmaps, [[0, 3]]))
-    model.shift_heatmap = True
-    shifted = model.unflip(paddle.to_tensor(heatmaps)).numpy()
     reference = flip_back(heatmaps, [[0, 3]])
-    np.testing.assert_array_equal(shifted[..., 1:], reference[..., :-1])
-    np.testing.assert_array_equal(shifted[..., 0], reference[..., 0])
+    zeros = paddle.zeros([2, 4, 5, 6])
+
+    def mirrored_back(alignment):
+        head = _head(18, 4, _codec(flip_alignment=alignment), flip_perm=[[0, 3]])
+        return head.merge_flip(zeros, paddle.to_tensor(heatmaps)).numpy() * 2.0
+
+    np.testing.assert_allclose(mirrored_back('none'), reference, atol=1e-6)
+    shifted = mirrored_back('pixel')
+    np.testing.assert_allclose(shifted[..., 1:], reference[..., :-1], atol=1e-6)
+    np.testing.assert_allclose(shifted[..., 0], reference[..., 0], atol=1e-6)
+    exact = mirrored_back('exact')  # stride 4: 0.75 px, a blend of no shift and one pixel
+    np.testing.assert_allclose(exact, 0.25 * reference + 0.75 * shifted, atol=1e-5)
+    udp = _head(18, 4, _codec(target_type='udp'), flip_perm=[[0, 3]])
+    np.testing.assert_allclose(udp.merge_flip(zeros, paddle.to_tensor(heatmaps)).numpy() * 2,
+                               reference, atol=1e-6)
 
 
 class _PoolBackbone(nn.Layer):
@@ -132,8 +151,10 @@ class _PoolBackbone(nn.Layer):
         return [F.avg_pool2d(image, kernel_size=4, stride=4)]
 
 
-def _pool_model(**kwargs):
-    model = TopDownHRNet(3, 3, _PoolBackbone(), KeyPointMSELoss(), use_dark=False, **kwargs)
+def _pool_model(flip_test=True, flip_perm=(), pixel_std=200.0, **codec_kwargs):
+    codec = _codec(use_dark=False, **codec_kwargs)
+    model = TopDownHRNet(_PoolBackbone(), _head(3, 3, codec, flip_perm, flip_test),
+                         pixel_std=pixel_std)
     model.final_conv.weight.set_value(np.eye(3, dtype='float32').reshape([3, 3, 1, 1]))
     model.final_conv.bias.set_value(np.zeros([3], dtype='float32'))
     model.eval()
@@ -151,7 +172,7 @@ def _peak_batch(channel):
 
 
 def test_eval_maps_peak_back_to_image_pixels():
-    out = _pool_model(flip=False)(_peak_batch(channel=0))
+    out = _pool_model(flip_test=False)(_peak_batch(channel=0))
     assert out['keypoint'].shape == (1, 3, 3)
     np.testing.assert_allclose(out['keypoint'][0, 0], [100 - 12 + 5 * 2, 200 - 16 + 3 * 2, 1.0],
                                atol=1e-4)
@@ -159,27 +180,27 @@ def test_eval_maps_peak_back_to_image_pixels():
 
 
 def test_eval_uses_udp_inverse_and_pixel_std_when_set():
-    udp = _pool_model(flip=False, use_udp=True)(_peak_batch(channel=0))
+    udp = _pool_model(flip_test=False, target_type='udp')(_peak_batch(channel=0))
     # UDP spaces the 12 x 16 heatmap pixels over the box edges: 24 / 11 and 32 / 15 px apart
     np.testing.assert_allclose(udp['keypoint'][0, 0, :2], [88 + 5 * 24 / 11, 184 + 3 * 32 / 15],
                                atol=1e-4)
     batch = _peak_batch(channel=0)
     batch['scale'] = batch['scale'] * 2.0
-    half_std = _pool_model(flip=False, pixel_std=100.0)(batch)
+    half_std = _pool_model(flip_test=False, pixel_std=100.0)(batch)
     np.testing.assert_allclose(half_std['keypoint'][0, 0], [98.0, 190.0, 1.0], atol=1e-4)
 
 
 def test_flip_test_swaps_pairs_and_shifts():
-    plain = _pool_model(flip_perm=[[1, 2]], shift_heatmap=False)(_peak_batch(channel=1))
+    plain = _pool_model(flip_perm=[[1, 2]], flip_alignment='none')(_peak_batch(channel=1))
     np.testing.assert_allclose(plain['keypoint'][0, 1], [98.0, 190.0, 0.5], atol=1e-4)
     np.testing.assert_allclose(plain['keypoint'][0, 2], [98.0, 190.0, 0.5], atol=1e-4)
-    shifted = _pool_model(flip_perm=[[1, 2]], shift_heatmap=True)(_peak_batch(channel=1))
+    shifted = _pool_model(flip_perm=[[1, 2]], flip_alignment='pixel')(_peak_batch(channel=1))
     np.testing.assert_allclose(shifted['keypoint'][0, 1], [98.0, 190.0, 0.5], atol=1e-4)
     np.testing.assert_allclose(shifted['keypoint'][0, 2], [100.0, 190.0, 0.5], atol=1e-4)
 
 
 def test_eval_with_empty_flip_perm_on_hrnet():
-    model = _tiny_model(num_joints=3, flip_perm=[], flip=True)
+    model = _tiny_model(num_joints=3, flip_perm=[], flip_test=True)
     model.eval()
     batch = {'image': _image(), 'center': paddle.to_tensor([[50.0, 60.0], [10.0, 20.0]]),
              'scale': paddle.to_tensor([[0.3, 0.4], [0.6, 0.8]])}
@@ -189,9 +210,9 @@ def test_eval_with_empty_flip_perm_on_hrnet():
         flipped = model.predict_heatmaps(paddle.flip(batch['image'], axis=[3]))
     assert out['keypoint'].shape == (2, 3, 3) and out['score'].shape == (2,)
     assert np.all(np.isfinite(out['keypoint']))
-    averaged = 0.5 * (heatmaps.numpy() + model.unflip(flipped).numpy())
+    averaged = model.head.merge_flip(heatmaps, flipped).numpy()
     _, maxvals = HeatmapCodec([48, 64], [12, 16], use_dark=True).decode(averaged)
-    np.testing.assert_allclose(out['keypoint'][..., 2], maxvals[..., 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out['keypoint'][..., 2], maxvals, rtol=1e-5, atol=1e-6)
 
 
 def test_eval_needs_center_and_scale():
@@ -206,8 +227,8 @@ def _targets(num_joints, batch):
     rng = np.random.default_rng(5)
     pairs = [codec.encode(rng.uniform([4, 4], [44, 60], size=(num_joints, 2)),
                           np.ones(num_joints)) for _ in range(batch)]
-    return {'target': paddle.to_tensor(np.stack([p[0] for p in pairs]).astype('float32')),
-            'target_weight': paddle.to_tensor(np.stack([p[1] for p in pairs]).astype('float32'))}
+    return {key: paddle.to_tensor(np.stack([p[key] for p in pairs]))
+            for key in ('target', 'target_weight')}
 
 
 def test_training_returns_loss_and_loss_decreases():
@@ -226,15 +247,42 @@ def test_training_returns_loss_and_loss_decreases():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_created_from_config_with_shared_keys():
-    cfg = {'num_joints': 5, 'flip_perm': [[0, 1], [3, 4]],
-           'TopDownHRNet': {'width': 18, 'backbone': 'HRNet', 'loss': 'KeyPointMSELoss'},
-           'HRNet': {'width': 18, 'freeze_at': -1, 'freeze_norm': False, 'return_idx': [0]},
-           'KeyPointMSELoss': {'loss_scale': 1.0}}
-    model = create('TopDownHRNet', _cfg=cfg)
-    assert isinstance(model.backbone, HRNet) and model.loss.loss_scale == 1.0
-    assert model.final_conv.weight.shape == [5, 18, 1, 1]
-    assert model.flip_index.tolist() == [1, 0, 2, 4, 3]
+def test_training_rejects_heatmaps_of_another_size_than_the_codec():
+    model = TopDownHRNet(HRNet(width=18, return_idx=[0]), _head(18, 3, _codec((48, 64), (24, 32))))
+    model.train()
+    with pytest.raises(ValueError, match=r"outputs 12x16 heatmaps but the codec's heatmap_size "
+                                         r"is \[24, 32\]"):
+        model({'image': _image(), **_targets(3, 2)})
+
+
+def _config():
+    return {'num_joints': 5, 'flip_perm': [[0, 1], [3, 4]], 'trainsize': [48, 64],
+            'hmsize': [12, 16], 'codec': HeatmapCodec([48, 64], [12, 16], target_type='dark'),
+            'TopDownHRNet': {'backbone': 'HRNet', 'head': 'TopDownHeatmapHead'},
+            'TopDownHeatmapHead': {'in_channels': 18, 'loss': 'KeyPointMSELoss'},
+            'HRNet': {'width': 18, 'freeze_at': -1, 'freeze_norm': False, 'return_idx': [0]},
+            'KeyPointMSELoss': {'loss_scale': 1.0}}
+
+
+def test_created_from_config_with_shared_keys_and_the_one_codec():
+    model = create('TopDownHRNet', _config())
+    assert isinstance(model.backbone, HRNet) and model.head.loss.loss_scale == 1.0
+    assert model.final_conv is model.head and model.head.weight.shape == [5, 18, 1, 1]
+    assert model.head.flip_index.tolist() == [1, 0, 2, 4, 3]
+    assert model.head.codec.target_type == 'dark'
+    assert [k for k in model.state_dict() if not k.startswith('backbone.')] == [
+        'final_conv.weight', 'final_conv.bias']
+
+
+def test_codec_cannot_be_set_in_a_section_and_old_keys_point_to_their_new_place():
+    cfg = _config()
+    cfg['TopDownHeatmapHead']['codec'] = HeatmapCodec([48, 64], [12, 16], target_type='udp')
+    with pytest.raises(ConfigError, match='`codec` is set once, at the top level'):
+        create('TopDownHRNet', cfg)
+    cfg = _config()
+    cfg['TopDownHRNet']['use_dark'] = False
+    with pytest.raises(ConfigError, match='now set as `codec.use_dark`'):
+        create('TopDownHRNet', cfg)
 
 
 class _ExportWrapper(nn.Layer):

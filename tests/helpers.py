@@ -14,7 +14,7 @@ def tiny_plier_options(data_dir: str, save_dir: str) -> List[str]:
     return [
         f'save_dir={save_dir}', 'epoch=2', 'snapshot_epoch=1', 'log_iter=1',
         'trainsize=[48, 48]', 'hmsize=[12, 12]', 'TestReader.inputs_def.image_shape=[3, 48, 48]',
-        'TopDownHRNet.width=18', 'HRNet.width=18',
+        'TopDownHeatmapHead.in_channels=18', 'HRNet.width=18',
         f'TrainDataset.dataset_dir={data_dir}', f'EvalDataset.dataset_dir={data_dir}',
         'TrainReader.batch_size=4', 'EvalReader.batch_size=4',
         'LearningRate.base_lr=0.002',

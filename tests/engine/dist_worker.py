@@ -12,8 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ppkpt.components  # noqa: E402,F401
 from helpers import PLIER_CONFIG, tiny_plier_options  # noqa: E402
-from ppkpt.core.cli import load_with_overrides  # noqa: E402
-from ppkpt.engine.env import fill_keypoint_metadata  # noqa: E402
+from ppkpt.core.workspace import load_config  # noqa: E402
 from ppkpt.engine.trainer import Trainer  # noqa: E402
 
 
@@ -21,8 +20,8 @@ def main(data_dir: str, out_dir: str) -> None:
     dist.init_parallel_env()
     rank = dist.get_rank()
     paddle.seed(100 + rank)  # different initial weights: DataParallel must sync them
-    cfg = load_with_overrides(PLIER_CONFIG, tiny_plier_options(data_dir, out_dir) + ['epoch=1'])
-    trainer = Trainer(fill_keypoint_metadata(cfg), 'train')
+    cfg = load_config(PLIER_CONFIG, tiny_plier_options(data_dir, out_dir) + ['epoch=1'])
+    trainer = Trainer(cfg, 'train')
     trainer.train()
     paddle.save(trainer.model.state_dict(), os.path.join(out_dir, f'rank{rank}.pdparams'))
     print(f'rank {rank} of {dist.get_world_size()} trained {len(trainer.loader)} batches')

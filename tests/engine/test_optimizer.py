@@ -25,7 +25,7 @@ LearningRate:
     - !PiecewiseDecay {milestones: [2, 4], gamma: 0.1}
     - !LinearWarmup {start_factor: 0.001, steps: 5}
 """)
-    scheduler = create('LearningRate', _cfg=cfg)(10)
+    scheduler = create('LearningRate', cfg)(10)
     lrs = lr_trace(scheduler, 45)
     assert lrs[0] == pytest.approx(0.5 * 0.001)
     assert lrs[3] == pytest.approx(0.5 * (0.001 * 0.4 + 0.6))
@@ -164,11 +164,11 @@ OptimizerBuilder:
   regularizer: {factor: 0.0, type: L2}
   clip_grad_by_norm: 1
 """)
-    opt = create('OptimizerBuilder', _cfg=cfg)(0.1, _linear().parameters())
+    opt = create('OptimizerBuilder', cfg)(0.1, _linear().parameters())
     assert isinstance(opt, paddle.optimizer.Adam)
     assert isinstance(opt._grad_clip, paddle.nn.ClipGradByGlobalNorm)
     none_cfg = load_yaml("OptimizerBuilder: {regularizer: None, clip_grad_by_norm: null}")
-    assert create('OptimizerBuilder', _cfg=none_cfg).regularizer is None
+    assert create('OptimizerBuilder', none_cfg).regularizer is None
 
 
 def test_builder_errors():

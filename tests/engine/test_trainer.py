@@ -6,23 +6,21 @@ import numpy as np
 import paddle
 import pytest
 
-import ppkpt.components  # noqa: F401
-from ppkpt.core.cli import load_with_overrides
-from ppkpt.engine.env import fill_keypoint_metadata
+from ppkpt.core.workspace import load_config
 from ppkpt.engine.trainer import Trainer
 
 from helpers import PLIER_CONFIG, run_tool, tiny_plier_options
 
 
 def make_trainer(data_dir, save_dir, extra=(), mode='train'):
-    cfg = load_with_overrides(PLIER_CONFIG, tiny_plier_options(data_dir, save_dir) + list(extra))
-    return Trainer(fill_keypoint_metadata(cfg), mode)
+    cfg = load_config(PLIER_CONFIG, tiny_plier_options(data_dir, save_dir) + list(extra))
+    return Trainer(cfg, mode)
 
 
 def test_training_lowers_the_loss_and_writes_snapshots_and_curves(plier_data, tmp_path):
     paddle.seed(0)
     np.random.seed(0)
-    trainer = make_trainer(plier_data, str(tmp_path), ['epoch=4', 'TopDownHRNet.flip=false'])
+    trainer = make_trainer(plier_data, str(tmp_path), ['epoch=4', 'TopDownHeatmapHead.flip_test=false'])
     trainer.train(validate=True)
     run_dir = tmp_path / 'plier_5kp'
     curves = json.loads((run_dir / 'curves.json').read_text())

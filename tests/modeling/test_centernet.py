@@ -8,8 +8,8 @@ from paddle.io.dataloader.collate import default_collate_fn
 import ppkpt.engine.optimizer  # noqa: F401  (registers the LR schedule tags the config uses)
 from ppkpt.core.workspace import create, load_config
 from ppkpt.data.datasets.coco_box import COCOBoxDataset
-from ppkpt.data.transforms.preprocess import NormalizeImage, Permute
-from ppkpt.data.transforms.detection import CenterNetTarget, DetResize
+from ppkpt.data.transforms.preprocess import DetResize, NormalizeImage, Permute
+from ppkpt.data.transforms.detection import CenterNetTarget
 from ppkpt.modeling.architectures.centernet import CenterNet
 from ppkpt.modeling.backbones.lite_backbone import LiteBackbone
 from ppkpt.modeling.heads.centernet_head import CenterNetHead, CenterNetNeck, decode_centernet
@@ -192,7 +192,7 @@ def test_exported_model_runs_in_onednn_predictor(tmp_path):
 
 
 def test_builds_from_config():
-    load_config(str(REPO_DIR / 'configs' / 'detector' / 'centernet_lite_320.yml'))
-    model = create('CenterNet')
+    cfg = load_config(str(REPO_DIR / 'configs' / 'detector' / 'centernet_lite_320.yml'))
+    model = create('CenterNet', cfg)
     assert isinstance(model, CenterNet) and model.stride == 4
     assert model.neck.laterals[0][0]._out_channels == 64

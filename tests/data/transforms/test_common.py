@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from ppkpt.core.workspace import build_object
-from ppkpt.data.transforms import Compose, Decode, NormalizeImage, Permute
+from ppkpt.data.transforms import common
+from ppkpt.data.transforms.common import Compose, Decode
+from ppkpt.data.transforms.preprocess import Permute
 
 IMAGE = Path(__file__).resolve().parents[1] / 'coco' / '000000000785.jpg'
 
@@ -44,58 +46,6 @@ def test_decode_without_file_or_image_says_what_is_missing():
         Decode()({})
 
 
-def test_normalize_image_values():
-    image = np.array([[[255, 0, 51]]], dtype=np.uint8)
-    out = NormalizeImage(mean=[0.5, 0.5, 0.2], std=[0.5, 0.25, 0.1])({'image': image})
-    np.testing.assert_allclose(out['image'][0, 0], [1.0, -2.0, 0.0], atol=1e-6)
-    assert out['image'].dtype == np.float32
-    raw = NormalizeImage(mean=[10, 20, 30], std=[2, 2, 2], is_scale=False)({'image': image})
-    np.testing.assert_allclose(raw['image'][0, 0], [122.5, -10.0, 10.5])
-
-
-@pytest.mark.parametrize('is_scale', [True, False])
-def test_normalize_image_matches_the_plain_formula(is_scale):
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, size=(64, 48, 3), dtype=np.uint8)
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    if not is_scale:
-        mean, std = mean * 255, std * 255
-    original = image.copy()
-    out = NormalizeImage(mean.tolist(), std.tolist(), is_scale=is_scale)({'image': image})
-    mean32 = mean.astype(np.float32).astype(np.float64)
-    std32 = std.astype(np.float32).astype(np.float64)
-    expected = ((image / 255.0 if is_scale else image) - mean32) / std32
-    assert out['image'].dtype == np.float32 and out['image'].flags['C_CONTIGUOUS']
-    np.testing.assert_allclose(out['image'], expected, rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(image, original)  # the input is not modified
-
-
-def test_normalize_image_takes_strided_and_float_images():
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
-    op = NormalizeImage(mean=[0.1, 0.2, 0.3], std=[0.3, 0.2, 0.1])
-    expected = op({'image': image[:, ::-1].copy()})['image']
-    np.testing.assert_array_equal(op({'image': image[:, ::-1]})['image'], expected)
-    np.testing.assert_array_equal(op({'image': image.astype(np.float64)})['image'],
-                                  op({'image': image})['image'])
-    with pytest.raises(ValueError, match=r'\(H, W, 3\)'):
-        op({'image': np.zeros((4, 4, 4), np.uint8)})
-
-
-def test_normalize_image_rejects_bad_arguments():
-    with pytest.raises(ValueError, match='3 values'):
-        NormalizeImage(mean=[0.5, 0.5], std=[1, 1, 1])
-    with pytest.raises(ValueError, match='non-zero'):
-        NormalizeImage(std=[1, 0, 1])
-
-
-def test_permute_gives_contiguous_chw_float32():
-    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-    out = Permute()({'image': image})['image']
-    assert out.shape == (3, 2, 3) and out.dtype == np.float32 and out.flags['C_CONTIGUOUS']
-    np.testing.assert_array_equal(out[1], image[:, :, 1])
-
-
 def test_compose_applies_ops_in_order():
     def add(key):
         def op(record):
@@ -121,7 +71,12 @@ def test_compose_rejects_non_callables():
         Compose([Permute(), 'Permute'])
 
 
-def test_common_ops_build_from_config():
-    op = build_object({'NormalizeImage': {'mean': [0.1, 0.2, 0.3], 'std': [1, 1, 1]}}, cfg={})
-    np.testing.assert_allclose(op.mean, [0.1, 0.2, 0.3])
-    assert isinstance(build_object({'Permute': None}, cfg={}), Permute)
+def test_common_keeps_only_compose_and_decode():
+    assert common.__all__ == ['Compose', 'Decode']
+    assert not hasattr(common, 'NormalizeImage') and not hasattr(common, 'Permute')
+
+
+def test_decode_builds_from_config():
+    op = build_object({'Decode': None}, 'TestReader.sample_transforms[0]', {})
+    assert isinstance(op, Decode)
+    assert op({'image_file': str(IMAGE)})['image'].shape == (425, 640, 3)

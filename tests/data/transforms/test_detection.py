@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from paddle.io.dataloader.collate import default_collate_fn
 
-from ppkpt.data.transforms.detection import (CenterNetTarget, DetResize, RandomCropBox,
-                                             RandomHFlipBox, draw_gaussian, gaussian_radius)
+from ppkpt.data.transforms.detection import (CenterNetTarget, RandomCropBox, RandomHFlipBox,
+                                             draw_gaussian, gaussian_radius)
+from ppkpt.data.transforms.preprocess import DetResize
 
 
 def _record(width=100, height=50, boxes=((10, 5, 30, 25),), classes=(0,)):

@@ -5,21 +5,25 @@ import cv2
 import numpy as np
 import pytest
 
+import ppkpt.data.transforms as transforms
 from ppkpt.codecs.heatmap import HeatmapCodec
-from ppkpt.core.workspace import build_object
-from ppkpt.data.transforms import (Compose, NormalizeImage, Permute,
-                                   RandomFlipHalfBodyTransform, ToHeatmapsTopDown,
-                                   ToHeatmapsTopDown_DARK, ToHeatmapsTopDown_UDP,
-                                   TopDownAffine, TopDownEvalAffine,
-                                   TopDownGetRandomScaleRotation, TopDownRandomFlip,
-                                   TopDownRandomShiftBboxCenter)
-from ppkpt.geometry import (affine_transform_points, box_to_center_scale, crop_matrix,
-                            transform_preds)
+from ppkpt.core.workspace import ConfigError, LazyObject, build_object
+from ppkpt.data.transforms.common import Compose
+from ppkpt.data.transforms.preprocess import NormalizeImage, Permute
+from ppkpt.data.transforms.topdown import (GenerateTarget, RandomFlipHalfBodyTransform,
+                                           TopDownAffine, TopDownGetRandomScaleRotation,
+                                           TopDownRandomFlip, TopDownRandomShiftBboxCenter)
+from ppkpt.geometry import affine_transform_points, box_to_center_scale, crop_matrix
 
 COCO_DIR = Path(__file__).resolve().parents[1] / 'coco'
 TRAINSIZE = [192, 256]
 COCO_PAIRS = [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]
 UPPER_IDS = list(range(11))
+HMSIZE = [48, 64]
+
+
+def codec(target_type='gaussian', sigma=2.0, input_size=TRAINSIZE, heatmap_size=HMSIZE):
+    return HeatmapCodec(list(input_size), list(heatmap_size), sigma, target_type)
 
 
 @pytest.fixture(scope='module')
@@ -97,7 +101,7 @@ def test_random_flip_names_bad_pair(coco_person):
 
 def test_flip_perm_comes_from_the_shared_config_key():
     op = build_object({'TopDownRandomFlip': {'flip_prob': 1.0}},
-                      cfg={'flip_perm': [[1, 2], [3, 4]]})
+                      'TrainReader.sample_transforms[0]', {'flip_perm': [[1, 2], [3, 4]]})
     assert op.flip_perm == [[1, 2], [3, 4]] and op.flip_prob == 1.0
 
 
@@ -162,7 +166,8 @@ def test_half_body_requires_upper_ids_and_checks_them(coco_person):
 def test_half_body_takes_shared_upper_ids_and_pixel_std():
     op = build_object({'RandomFlipHalfBodyTransform': {'trainsize': TRAINSIZE,
                                                        'flip_pairs': COCO_PAIRS}},
-                      cfg={'upper_body_ids': [0, 1, 2], 'pixel_std': 100})
+                      'TrainReader.sample_transforms[0]',
+                      {'upper_body_ids': [0, 1, 2], 'pixel_std': 100})
     assert op.upper_body_ids == [0, 1, 2] and op.pixel_std == 100
 
 
@@ -217,7 +222,7 @@ def test_scale_rotation_ranges(coco_person):
 def test_affine_puts_box_center_at_crop_center(coco_person, use_udp):
     record = make_record(coco_person)
     record['gt_joints'][0, :2] = record['center']
-    out = TopDownAffine(TRAINSIZE, use_udp=use_udp)(record)
+    out = TopDownAffine(codec('udp' if use_udp else 'gaussian'))(record)
     assert out['image'].shape == (256, 192, 3) and out['image'].dtype == np.uint8
     expected = np.array([95.5, 127.5]) if use_udp else np.array([96.0, 128.0])
     np.testing.assert_allclose(out['gt_joints'][0, :2], expected, atol=1e-3)
@@ -232,7 +237,7 @@ def test_affine_uses_the_shared_crop_matrix(coco_person, use_udp):
                       TRAINSIZE, use_udp=use_udp)
     expected_image = cv2.warpAffine(record['image'], mat, tuple(TRAINSIZE),
                                     flags=cv2.INTER_LINEAR)
-    out = TopDownAffine(TRAINSIZE, use_udp=use_udp)(record)
+    out = TopDownAffine(codec('udp' if use_udp else 'gaussian'))(record)
     np.testing.assert_array_equal(out['image'], expected_image)
     visible = np.arange(17) != 3
     np.testing.assert_array_equal(out['gt_joints'][visible, :2],
@@ -244,7 +249,7 @@ def test_affine_crop_content_matches_the_image(coco_person):
     record = make_record(coco_person)
     image = record['image']
     joint = record['gt_joints'][5, :2].copy()  # left shoulder, an integer pixel
-    out = TopDownAffine(TRAINSIZE)(record)
+    out = TopDownAffine(codec())(record)
     x, y = np.round(out['gt_joints'][5, :2]).astype(int)
     crop_patch = out['image'][y - 1:y + 2, x - 1:x + 2].astype(float).mean(axis=(0, 1))
     jx, jy = joint.astype(int)
@@ -256,78 +261,122 @@ def test_affine_keeps_invisible_joints_and_applies_rotation(coco_person):
     record = make_record(coco_person, hide=[0])
     record['gt_joints'][1, :2] = record['center'] + np.array([20.0, 0.0])
     record['rotate'] = 90.0
-    out = TopDownAffine(TRAINSIZE)(record)
+    out = TopDownAffine(codec())(record)
     np.testing.assert_array_equal(out['gt_joints'][0], [0, 0, 0])
     zoom = 192 / (record['scale'][0] * 200)
     np.testing.assert_allclose(out['gt_joints'][1, :2], [96.0, 128.0 - 20 * zoom], atol=1e-3)
 
 
-@pytest.mark.parametrize('use_udp', [False, True])
-def test_eval_affine_records_center_scale_that_map_back(coco_person, use_udp):
-    image = coco_person[0]
-    record = {'image': image.copy()}
-    out = TopDownEvalAffine(TRAINSIZE, use_udp=use_udp)(record)
-    assert out['image'].shape == (256, 192, 3)
-    np.testing.assert_allclose(out['center'], [320, 212.5])
-    np.testing.assert_allclose(out['scale'], [640 / 200, 640 / 0.75 / 200], rtol=1e-6)
-    assert out['rotate'] == 0.0
-    crop_center = np.array([[95.5, 127.5]]) if use_udp else np.array([[96.0, 128.0]])
-    back = transform_preds(crop_center, out['center'], out['scale'] * 200, TRAINSIZE,
-                           use_udp=use_udp)
-    np.testing.assert_allclose(back[0], [320, 212.5], atol=1e-3)
-    corners = transform_preds(np.array([[0.0, 0.0], [191.0, 255.0]]), out['center'],
-                              out['scale'] * 200, TRAINSIZE, use_udp=use_udp)
-    assert corners[0, 1] < 0 and corners[1, 1] > 425  # the whole height fits in the crop
-
-
-def test_eval_affine_pads_a_tall_image_to_the_aspect():
-    tall = np.zeros((400, 100, 3), dtype=np.uint8)
-    tall[:, :, 0] = 200
-    out = TopDownEvalAffine(TRAINSIZE)({'image': tall})
-    np.testing.assert_allclose(out['scale'], [300 / 200, 400 / 200], rtol=1e-6)
-    assert out['image'][128, 96, 0] == 200 and out['image'][128, 5, 0] == 0
+def test_affine_takes_the_shared_codec_and_pixel_std(coco_person):
+    cfg = {'trainsize': TRAINSIZE, 'hmsize': HMSIZE, 'pixel_std': 100,
+           'codec': LazyObject('HeatmapCodec', {'target_type': 'udp'})}
+    op = build_object({'TopDownAffine': {}}, 'TrainReader.sample_transforms[1]', cfg)
+    assert op.trainsize == TRAINSIZE and op.use_udp and op.pixel_std == 100
+    record = make_record(coco_person)
+    record['gt_joints'][0, :2] = record['center']
+    record['scale'] = record['scale'] * 2          # 100 px per unit: the same box in pixels
+    np.testing.assert_allclose(op(record)['gt_joints'][0, :2], [95.5, 127.5], atol=1e-3)
+    with pytest.raises(ConfigError, match='`use_udp` in .*TopDownAffine.* is now set as '
+                                          '`codec.target_type`'):
+        build_object({'TopDownAffine': {'use_udp': True}}, 'TrainReader.sample_transforms[1]',
+                     cfg)
 
 
 # --------------------------------------------------------------------------- targets
 
 
-@pytest.mark.parametrize('op_cls, target_type', [(ToHeatmapsTopDown, 'gaussian'),
-                                                 (ToHeatmapsTopDown_DARK, 'dark'),
-                                                 (ToHeatmapsTopDown_UDP, 'udp')])
-def test_heatmap_ops_wrap_the_codec(coco_person, op_cls, target_type):
-    record = TopDownAffine(TRAINSIZE, use_udp=target_type == 'udp')(make_record(coco_person))
+@pytest.mark.parametrize('target_type', ['gaussian', 'dark', 'udp'])
+def test_generate_target_encodes_the_crop_with_the_codec(coco_person, target_type):
+    the_codec = codec(target_type)
+    record = TopDownAffine(the_codec)(make_record(coco_person, hide=[3]))
     joints, vis = record['gt_joints'].copy(), record['joints_vis'].copy()
-    out = op_cls(hmsize=[48, 64], sigma=2.0)(record)
-    target, weight = HeatmapCodec(TRAINSIZE, [48, 64], 2.0, target_type).encode(joints, vis)
-    np.testing.assert_array_equal(out['target'], target)
-    np.testing.assert_array_equal(out['target_weight'], weight)
-    assert out['target'].shape == (17, 64, 48)
+    out = GenerateTarget(the_codec)(record)
+    expected = the_codec.encode(joints[None, :, :2], vis[None, :, 0])
+    np.testing.assert_array_equal(out['target'], expected['target'])
+    np.testing.assert_array_equal(out['target_weight'], expected['target_weight'])
+    assert out['target'].shape == (17, 64, 48) and out['target_weight'].shape == (17, 1)
+    assert out['target'].dtype == np.float32 and out['target_weight'].dtype == np.float32
     assert 'gt_joints' not in out and 'joints_vis' not in out
-    inside = weight[:, 0] > 0
-    assert inside.sum() >= 15
+    assert out['target_weight'][3, 0] == 0 and not out['target'][3].any()  # the hidden joint
+    inside = out['target_weight'][:, 0] > 0
+    assert inside.sum() >= 14
     peaks = out['target'].reshape(17, -1).argmax(axis=1)
     stride = 191 / 47 if target_type == 'udp' else 4.0
-    np.testing.assert_allclose((peaks % 48)[inside], (joints[inside, 0] / stride), atol=1.0)
+    np.testing.assert_allclose((peaks % 48)[inside], joints[inside, 0] / stride, atol=1.0)
+    np.testing.assert_allclose((peaks // 48)[inside], joints[inside, 1] / stride, atol=1.0)
 
 
-def test_heatmap_op_uses_trainsize_argument_over_image_shape():
-    record = {'image': np.zeros((10, 10, 3), np.uint8),
-              'gt_joints': np.array([[100.0, 100.0, 0.0]], np.float32),
-              'joints_vis': np.ones((1, 3), np.float32)}
-    out = ToHeatmapsTopDown(hmsize=[48, 64], sigma=2.0, trainsize=[192, 256])(record)
-    assert out['target'][0, 25, 25] == 1.0
+def one_joint(x, y, visible=1.0):
+    return {'image': np.zeros((10, 10, 3), np.uint8),
+            'gt_joints': np.array([[x, y, 0.0]], np.float32),
+            'joints_vis': np.array([[visible, visible, 0.0]], np.float32)}
 
 
-def test_heatmap_op_rejects_bad_hmsize():
-    with pytest.raises(ValueError, match='ToHeatmapsTopDown_DARK.hmsize'):
-        ToHeatmapsTopDown_DARK(hmsize=[48], sigma=2.0)
+def test_gaussian_target_is_a_windowed_gaussian_on_the_rounded_joint():
+    out = GenerateTarget(codec('gaussian'))(one_joint(101.0, 100.0))
+    target = out['target'][0]
+    # stride 4: (25.25, 25) rounds to (25, 25); peak 1, sigma 2, cut at 3 sigma = 6 px
+    assert target[25, 25] == 1.0 and out['target_weight'][0, 0] == 1.0
+    np.testing.assert_allclose(target[25, 26], np.exp(-1 / 8), rtol=1e-6)
+    np.testing.assert_allclose(target[27, 24], np.exp(-5 / 8), rtol=1e-6)
+    assert target[25, 31] > 0 and target[25, 32] == 0 and target[25, 18] == 0
+
+
+def test_dark_target_is_centred_on_the_exact_position_and_not_windowed():
+    target = GenerateTarget(codec('dark'))(one_joint(101.0, 100.0))['target'][0]
+    np.testing.assert_allclose(target[25, 25], np.exp(-0.25 ** 2 / 8), rtol=1e-6)
+    np.testing.assert_allclose(target[25, 26], np.exp(-0.75 ** 2 / 8), rtol=1e-6)
+    np.testing.assert_allclose(target[25, 33], np.exp(-7.75 ** 2 / 8), rtol=1e-5)
+    assert target[25, 33] > 0 and target.max() < 1.0
+
+
+def test_udp_target_uses_the_pixel_centre_stride():
+    target = GenerateTarget(codec('udp'))(one_joint(100.0, 100.0))['target'][0]
+    ex, ey = 100.0 / (191 / 47), 100.0 / (255 / 63)  # (24.607, 24.706): (W-1)/(w-1) per axis
+    assert target.reshape(-1).argmax() == 25 * 48 + 25
+    np.testing.assert_allclose(target[25, 25], np.exp(-((25 - ex) ** 2 + (25 - ey) ** 2) / 8),
+                               rtol=1e-5)
+    np.testing.assert_allclose(target[26, 24], np.exp(-((24 - ex) ** 2 + (26 - ey) ** 2) / 8),
+                               rtol=1e-5)
+    assert target[25, 31] > 0 and target[25, 32] == 0  # windowed around the rounded pixel
+
+
+def test_generate_target_weights_hidden_and_outside_joints_zero():
+    the_codec = codec('gaussian', sigma=1.0)
+    hidden = GenerateTarget(the_codec)(one_joint(100.0, 100.0, visible=0.0))
+    assert hidden['target_weight'][0, 0] == 0 and not hidden['target'].any()
+    # the window (3 px) of a joint at heatmap x = 52 ends past the 48-wide map
+    outside = GenerateTarget(the_codec)(one_joint(208.0, 100.0))
+    assert outside['target_weight'][0, 0] == 0 and not outside['target'].any()
+    edge = GenerateTarget(the_codec)(one_joint(200.0, 100.0))  # x = 50: the window reaches 47
+    assert edge['target_weight'][0, 0] == 1 and edge['target'][0, 25, 47] > 0
+    record = one_joint(100.0, 100.0)
+    record['joints_vis'][0] = [0.0, 1.0, 0.0]          # only column 0 counts as visible
+    assert GenerateTarget(the_codec)(record)['target_weight'][0, 0] == 0
+
+
+def test_generate_target_takes_the_top_level_codec_only():
+    cfg = {'trainsize': TRAINSIZE, 'hmsize': HMSIZE,
+           'codec': LazyObject('HeatmapCodec', {'sigma': 3.0, 'target_type': 'dark'})}
+    op = build_object({'GenerateTarget': {}}, 'TrainReader.sample_transforms[2]', cfg)
+    assert op.codec == codec('dark', sigma=3.0)
+    with pytest.raises(ConfigError, match=r'`codec` is set once, at the top level'):
+        build_object({'GenerateTarget': {'codec': cfg['codec']}},
+                     'TrainReader.sample_transforms[2]', cfg)
+
+
+def test_the_old_target_ops_are_gone():
+    for name in ('ToHeatmapsTopDown', 'ToHeatmapsTopDown_DARK', 'ToHeatmapsTopDown_UDP'):
+        assert not hasattr(transforms, name)
+        with pytest.raises(ConfigError, match=f'Unknown module `{name}`'):
+            build_object({name: {'hmsize': HMSIZE, 'sigma': 2}}, 'ops[0]', {})
 
 
 def test_train_pipeline_end_to_end(coco_person):
     pipeline = Compose([
         RandomFlipHalfBodyTransform(TRAINSIZE, COCO_PAIRS, UPPER_IDS),
-        TopDownAffine(TRAINSIZE),
-        ToHeatmapsTopDown_DARK(hmsize=[48, 64], sigma=2.0),
+        TopDownAffine(codec('dark')),
+        GenerateTarget(codec('dark')),
         NormalizeImage(),
         Permute(),
     ])

@@ -125,6 +125,6 @@ def test_channel_table():
 
 def test_created_from_config():
     cfg = {'HRNet': {'width': 18, 'freeze_at': -1, 'freeze_norm': False, 'return_idx': [0]}}
-    net = create('HRNet', _cfg=cfg)
+    net = create('HRNet', cfg)
     assert isinstance(net, HRNet)
     assert net.out_shape == [FeatureSpec(18, 4)]

@@ -65,5 +65,5 @@ def test_missing_and_mismatched_inputs_raise():
 
 
 def test_created_from_config():
-    loss = create('KeyPointMSELoss', _cfg={'KeyPointMSELoss': {'loss_scale': 1.0}})
+    loss = create('KeyPointMSELoss', {'KeyPointMSELoss': {'loss_scale': 1.0}})
     assert loss.loss_scale == 1.0 and loss.use_target_weight

@@ -15,19 +15,18 @@ import cv2
 import numpy as np
 
 from ppkpt.core.cli import exit_on_config_error
-from ppkpt.core.workspace import create, load_config
-from ppkpt.data.reader import build_transforms
+from ppkpt.core.workspace import build_ops, create, load_config
 from ppkpt.metadata import KeypointMeta
 from ppkpt.visualize import draw_keypoints
 
 # Ops after which a record no longer holds an image with keypoints in pixel coordinates.
-_STOP_OPS = ('ToHeatmaps', 'NormalizeImage', 'Permute')
+_STOP_OPS = ('GenerateTarget', 'NormalizeImage', 'Permute')
 
 
 def geometric_ops(cfg: Dict[str, Any]) -> List[Callable]:
     """The train reader's sample transforms up to the first target/normalisation op."""
-    ops = build_transforms(cfg['TrainReader'].get('sample_transforms', []),
-                           'TrainReader.sample_transforms')
+    ops = build_ops(cfg['TrainReader'].get('sample_transforms', []),
+                    'TrainReader.sample_transforms', cfg)
     kept = []
     for op in ops:
         if type(op).__name__.startswith(_STOP_OPS):

@@ -1,4 +1,5 @@
 """The command-line tools: print_config, browse_dataset, infer and export."""
+import importlib.util
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import yaml
 from ppkpt.core.workspace import load_config, load_yaml
 from ppkpt.engine.trainer import Trainer
 
-from helpers import PLIER_CONFIG, run_tool, tiny_plier_options
+from helpers import PLIER_CONFIG, ROOT, run_tool, tiny_plier_options
 
 
 @pytest.fixture(scope='module')
@@ -106,6 +107,22 @@ def test_browse_dataset_draws_samples(plier_data, tmp_path, mode):
     drawn = cv2.imread(str(tmp_path / images[0]))
     if mode == 'transformed':
         assert drawn.shape[:2] == (48, 48)
+
+
+def load_tool(name):
+    """Import ``tools/<name>.py`` as a module (the tools folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', os.path.join(ROOT, 'tools',
+                                                                               f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_browse_dataset_keeps_the_ops_before_the_target():
+    browse = load_tool('browse_dataset')
+    ops = browse.geometric_ops(load_config(PLIER_CONFIG))
+    assert [type(op).__name__ for op in ops] == ['RandomFlipHalfBodyTransform', 'TopDownAffine']
+    assert ops[1].trainsize == [128, 128]            # built with the config's codec
 
 
 def test_infer_writes_overlays_and_json(plier_data, tiny_weights, tmp_path):

@@ -22,15 +22,13 @@ CONFIG = os.path.join(ROOT, 'configs/keypoint/hrnet/hrnet_w32_256x192.yml')
 
 def measure(batch_size: int, iters: int, warmup: int) -> dict:
     """Median seconds per training iteration and peak RSS for one batch size (in-process)."""
-    import ppkpt.components  # noqa: F401  (first: sets the CPU thread default before paddle)
+    import ppkpt  # noqa: F401  (first: sets the CPU thread default before paddle)
     import numpy as np
     import paddle
 
     from ppkpt.core.workspace import create, load_config
-    from ppkpt.engine.env import fill_keypoint_metadata
 
-    fill_keypoint_metadata(load_config(CONFIG))
-    model = create('TopDownHRNet')
+    model = create('TopDownHRNet', load_config(CONFIG))
     model.train()
     optimizer = paddle.optimizer.Adam(learning_rate=5e-4, parameters=model.parameters())
     rng = np.random.default_rng(0)
@@ -58,16 +56,14 @@ def measure(batch_size: int, iters: int, warmup: int) -> dict:
 
 def measure_loader(batch_size: int, batches: int = 10) -> dict:
     """Seconds per batch of the real train pipeline on the COCO fixture (main process)."""
-    import ppkpt.components  # noqa: F401
-    from ppkpt.core.workspace import create, load_config, merge_config, parse_overrides
-    from ppkpt.engine.env import fill_keypoint_metadata
+    import ppkpt  # noqa: F401
+    from ppkpt.core.workspace import create, load_config
 
-    fill_keypoint_metadata(load_config(CONFIG))
-    merge_config(parse_overrides([
+    cfg = load_config(CONFIG, [
         f'TrainDataset.dataset_dir={ROOT}/tests/data/coco', 'TrainDataset.image_dir=.',
         'TrainDataset.anno_path=test_coco.json', f'TrainReader.batch_size={batch_size}',
-        'TrainReader.worker_num=0']))
-    loader = create('TrainReader')(create('TrainDataset'))
+        'TrainReader.worker_num=0'])
+    loader = create('TrainReader', cfg)(create('TrainDataset', cfg))
     count, tic = 0, time.perf_counter()
     while count < batches:
         for _ in loader:

@@ -138,7 +138,10 @@ class KeypointDetector:
         """One preprocessing record per box: the image and its (x, y, w, h) box."""
         if boxes is None:
             return [{'image': image}]
-        xyxy = np.asarray(boxes, dtype=np.float64).reshape(len(boxes), -1)[:, :4]
+        array = np.asarray(boxes, dtype=np.float64)
+        if array.size == 0:
+            return []
+        xyxy = array.reshape(len(array), -1)[:, :4]
         return [{'image': image, 'bbox': [x1, y1, x2 - x1, y2 - y1]} for x1, y1, x2, y2 in xyxy]
 
     def _decode(self, heatmaps: np.ndarray, chunk: List[Dict[str, Any]]) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 * ``keypoint_model_dir``: a top-down keypoint model whose K = 3 heatmaps are the normalised grey
   image sampled every 4th pixel (heatmap pixel i sits on input pixel 4i, the codec's stride),
-  so a bright blob in a dark crop becomes the heatmap peak.
+  so a bright blob in a dark crop becomes the heatmap peak. Its ``infer_cfg.yml`` carries the
+  codec :data:`KPT_CODEC` (``KPT_CODEC.to_config()``), as ppkpt's exports do.
 * ``detector_model_dir``: a detector that always returns two fixed boxes given in network
   input pixels, mapped back to the original image through ``scale_factor``.
 """
@@ -13,10 +14,15 @@ import paddle
 import pytest
 from paddle.static import InputSpec
 
+from ppkpt.codecs import HeatmapCodec
 from ppkpt.engine.exporter import build_infer_cfg, export_model
 
 NUM_JOINTS = 3
 KPT_INPUT = [48, 64]  # [w, h]
+KPT_HEATMAP = [12, 16]  # [w, h], stride 4
+KPT_CODEC = HeatmapCodec(KPT_INPUT, KPT_HEATMAP, use_dark=False)
+"""The export's codec: every argument but ``use_dark`` at its default, so the fallback codec of
+a PaddleDetection-style export (trainsize + use_dark + probed heatmap size) is the same one."""
 DET_INPUT = [128, 96]  # [w, h]
 DET_BOXES_INPUT_PX = [[0.0, 0.9, 4.0, 8.0, 60.0, 90.0], [0.0, 0.8, 68.0, 8.0, 124.0, 90.0]]
 NORMALISE = {'type': 'NormalizeImage', 'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0],
@@ -64,7 +70,8 @@ def keypoint_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
             'skeleton': [[0, 1], [1, 2]], 'sigmas': [0.05, 0.05, 0.05]}
     preprocess = [{'Decode': {}}, {'TopDownEvalAffine': {'trainsize': KPT_INPUT}}, NORMALISE,
                   {'Permute': {}}]
-    cfg = build_infer_cfg('TopDownHRNet', preprocess=preprocess, metadata=meta, use_dark=False)
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=preprocess, metadata=meta,
+                          codec=KPT_CODEC.to_config())
     out = str(tmp_path_factory.mktemp('kpt_model'))
     return export_model(GreyHeatmaps(), cfg, [3, KPT_INPUT[1], KPT_INPUT[0]], out)
 

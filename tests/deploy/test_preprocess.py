@@ -109,7 +109,8 @@ def test_topdown_eval_affine_warps_with_the_codec_crop_matrix(target_type: str) 
     scale = np.array([0.2, 0.3], np.float32)
     out = _run([{'type': 'TopDownEvalAffine', 'trainsize': [24, 32]}],
                {'image': image, 'center': center, 'scale': scale}, codec)
-    mat = crop_matrix(center, scale * 200.0, 0.0, [24, 32], use_udp=target_type == 'udp')
+    mat = crop_matrix(center, scale.astype(np.float64) * 200.0, 0.0, [24, 32],
+                      use_udp=target_type == 'udp')
     np.testing.assert_array_equal(out['image'], cv2.warpAffine(image, mat, (24, 32),
                                                                flags=cv2.INTER_LINEAR))
 

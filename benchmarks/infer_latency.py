@@ -25,17 +25,15 @@ CONFIG = os.path.join(ROOT, 'configs/keypoint/hrnet/hrnet_w32_256x192.yml')
 
 def export(out_dir: str) -> str:
     """Export a random-weight HRNet-W32 256x192; returns the model directory."""
-    import ppkpt.components  # noqa: F401
-    from ppkpt.core.cli import load_with_overrides
-    from ppkpt.engine.env import fill_keypoint_metadata
+    from ppkpt.core.workspace import load_config
     from ppkpt.engine.exporter import export_model, infer_cfg_from_config
     from ppkpt.engine.trainer import Trainer
 
-    cfg = fill_keypoint_metadata(load_with_overrides(CONFIG, []))
+    cfg = load_config(CONFIG)  # complete: metadata and codec filled, as tools/export_model.py
     model = Trainer(cfg, 'test').model
-    infer_cfg = infer_cfg_from_config(cfg)
+    infer_cfg = infer_cfg_from_config(cfg)  # writes `codec:`, which KeypointDetector rebuilds
     model_dir = os.path.join(out_dir, 'hrnet_w32_256x192')
-    export_model(model, infer_cfg, [3, 256, 192], model_dir)
+    export_model(model, infer_cfg, cfg['TestReader']['inputs_def']['image_shape'], model_dir)
     return model_dir
 
 

@@ -27,7 +27,7 @@ __all__ = [
     'ConfigError', 'LazyObject', 'register', 'serializable', 'load_config', 'merge_config',
     'create', 'build_object', 'build_ops', 'check_top_level_keys', 'parse_overrides', 'registered', 'schema_of',
     'filled_config', 'add_component_loader', 'add_config_hook', 'declare_keys', 'known_keys',
-    'read_config', 'USER_KEY_PREFIX',
+    'read_config', 'USER_KEY_PREFIX', 'Config', 'require',
 ]
 
 BASE_KEY = '_BASE_'
@@ -67,7 +67,7 @@ _REGISTRY: Dict[str, Type] = {}
 _CREATABLE: set = set()
 _COMPONENT_LOADERS: List[Callable[[], None]] = []
 _CONFIG_HOOKS: List[Callable[[Dict[str, Any]], None]] = []
-_DECLARED_KEYS: set = {'filename'}
+_DECLARED_KEYS: Dict[str, Any] = {'filename': str}
 
 
 def add_component_loader(loader: Callable[[], None]) -> None:
@@ -89,16 +89,42 @@ def add_config_hook(hook: Callable[[Dict[str, Any]], None]) -> None:
     _CONFIG_HOOKS.append(hook)
 
 
-def declare_keys(*keys: str) -> None:
-    """Declare top-level keys that code outside the registry reads (e.g. ``epoch``)."""
-    _DECLARED_KEYS.update(keys)
+def declare_keys(*keys: str, **typed_keys: Any) -> None:
+    """Declare top-level keys that code outside the registry reads (e.g. ``epoch``).
+
+    ``typed_keys`` maps a key to the type its value must have (``epoch=int``);
+    :func:`load_config` checks those types.
+    """
+    _DECLARED_KEYS.update({key: Any for key in keys if key not in _DECLARED_KEYS})
+    _DECLARED_KEYS.update(typed_keys)
 
 
 def known_keys() -> set:
     """Every top-level key a config may hold: declared keys, registered names and shared keys."""
     _load_components()
     shared = {key for cls in _REGISTRY.values() for key in _shared_keys(cls).values()}
-    return _DECLARED_KEYS | set(_REGISTRY) | shared
+    return set(_DECLARED_KEYS) | set(_REGISTRY) | shared
+
+
+class Config(dict):
+    """A complete config: a plain dict that also remembers the file it came from (``path``)."""
+
+    def __init__(self, data: Mapping[str, Any], path: str = '') -> None:
+        super().__init__(data)
+        self.path = path
+
+
+def require(cfg: Mapping[str, Any], key: str, purpose: str) -> Any:
+    """``cfg[key]``, or a :class:`ConfigError` naming the file, the key and what needs it."""
+    if key not in cfg:
+        raise ConfigError(f'{_source(cfg)}the config has no top-level `{key}`, which '
+                          f'{purpose} needs')
+    return cfg[key]
+
+
+def _source(cfg: Mapping[str, Any]) -> str:
+    path = getattr(cfg, 'path', '')
+    return f'{path}: ' if path else ''
 
 
 def _add(cls: Type) -> None:
@@ -210,7 +236,11 @@ def _read_yaml_file(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path}')
     with open(path, encoding='utf-8') as f:
-        data = load_yaml(f)
+        try:
+            data = load_yaml(f)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f'{path}: invalid YAML{_yaml_position(exc)}: '
+                              f'{getattr(exc, "problem", None) or exc}') from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -218,17 +248,28 @@ def _read_yaml_file(path: str) -> Dict[str, Any]:
     return data
 
 
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, 'problem_mark', None) or getattr(exc, 'context_mark', None)
+    return f', line {mark.line + 1}, column {mark.column + 1}' if mark is not None else ''
+
+
 def _load_with_bases(path: str) -> Dict[str, Any]:
     data = _read_yaml_file(path)
     bases = data.pop(BASE_KEY, [])
     if isinstance(bases, str):
         bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f'{path}: {BASE_KEY} must be a file name or a list of file names, '
+                          f'got {bases!r}')
     merged: Dict[str, Any] = {}
     for base in bases:
         base_path = os.path.expanduser(base)
         if not os.path.isabs(base_path):
             base_path = os.path.join(os.path.dirname(path), base_path)
-        merged = _merge(merged, _load_with_bases(os.path.normpath(base_path)))
+        base_path = os.path.normpath(base_path)
+        if not os.path.isfile(base_path):
+            raise ConfigError(f'{path}: {BASE_KEY} file not found: {base_path}')
+        merged = _merge(merged, _load_with_bases(base_path))
     return _merge(merged, data)
 
 
@@ -283,21 +324,27 @@ def load_config(path: str, overrides: Union[None, List[str], Mapping[str, Any]] 
     if overrides:
         extra = parse_overrides(overrides) if isinstance(overrides, list) else overrides
         cfg = merge_config(extra, cfg)
+    cfg = Config(cfg, path)
     for hook in _CONFIG_HOOKS:
         try:
             hook(cfg)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             message = exc.args[0] if exc.args else exc
             raise ConfigError(f'{path}: {message}') from exc
     check_top_level_keys(cfg, path)
-    _check_lazy_keys(cfg, '')
+    try:
+        _check_lazy_keys(cfg, '')
+    except ConfigError as exc:
+        raise ConfigError(f'{path}: {exc}') from None
     return cfg
 
 
 def check_top_level_keys(cfg: Mapping[str, Any], source: str) -> None:
     """Raise :class:`ConfigError` for the first top-level key no part of ppkpt reads."""
     known = known_keys()
-    for key in cfg:
+    for key, value in cfg.items():
+        if key in _DECLARED_KEYS:
+            _check_type(value, _DECLARED_KEYS[key], f'{source}: {key}')
         if key in known or str(key).startswith(USER_KEY_PREFIX):
             continue
         raise ConfigError(f'{source}: unknown top-level key `{key}`.{_suggest(str(key), known)} '
@@ -450,6 +497,9 @@ def _instantiate(cls: Type, section: Mapping[str, Any], path: str, cfg: Mapping[
         return cls(*positional, **kwargs)
     except ConfigError:
         raise
+    except (ValueError, TypeError, KeyError) as exc:
+        message = exc.args[0] if len(exc.args) == 1 else exc
+        raise ConfigError(f'{path} ({cls.__name__}): {message}') from exc
     except Exception as exc:
         raise type(exc)(f'{exc} (while building {cls.__name__} from config at {path})') from exc
 
@@ -505,6 +555,17 @@ def create(name_or_cls: Union[str, Type], cfg: Mapping[str, Any], **overrides: A
     arguments; ``create('TrainDataset', cfg)`` builds the ``!Tag`` stored under that top-level
     key. Keyword ``overrides`` win over the config. The config itself is never modified.
     """
+    try:
+        return _create(name_or_cls, cfg, overrides)
+    except ConfigError as exc:
+        source = _source(cfg)
+        if source and not str(exc).startswith(source):
+            raise ConfigError(f'{source}{exc}') from exc.__cause__
+        raise
+
+
+def _create(name_or_cls: Union[str, Type], cfg: Mapping[str, Any],
+            overrides: Dict[str, Any]) -> Any:
     _load_components()
     name = name_or_cls if isinstance(name_or_cls, str) else name_or_cls.__name__
     entry = cfg.get(name)

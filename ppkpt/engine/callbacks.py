@@ -17,7 +17,7 @@ from ppkpt.utils.plot import plot_curves
 
 logger = logging.getLogger('ppkpt')
 
-declare_keys('log_iter', 'snapshot_epoch', 'use_vdl', 'vdl_log_dir')
+declare_keys(log_iter=int, snapshot_epoch=int, use_vdl=bool, vdl_log_dir=str)
 
 
 def dispatch(callbacks: List[Any], event: str, status: Dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 import argparse
 import logging
 import os
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Optional
 
 import paddle
 import paddle.distributed as dist
@@ -13,7 +13,8 @@ from ppkpt.core.workspace import declare_keys, load_config
 
 logger = logging.getLogger('ppkpt')
 
-declare_keys('use_gpu', 'cpu_threads', 'weights', 'pretrain_weights')
+declare_keys(use_gpu=bool, cpu_threads=Optional[int], weights=Optional[str],
+             pretrain_weights=Optional[str])
 
 _NOT_CONFIG = ('config', 'opt', 'seed')
 

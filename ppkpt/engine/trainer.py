@@ -16,7 +16,7 @@ import paddle
 import paddle.distributed as dist
 from tqdm import tqdm
 
-from ppkpt.core.workspace import create, declare_keys, registered
+from ppkpt.core.workspace import ConfigError, create, declare_keys, registered, require
 from ppkpt.engine import callbacks as cb
 from ppkpt.engine.checkpoint import (load_pretrain_weight, load_resume, load_weight,
                                      set_state_dict_strict)
@@ -27,9 +27,10 @@ logger = logging.getLogger('ppkpt')
 
 __all__ = ['Trainer']
 
-declare_keys('architecture', 'epoch', 'save_dir', 'use_ema', 'ema_decay', 'metric',
-             'output_eval', 'save_prediction_only', 'amp', 'init_loss_scaling', 'TrainDataset',
-             'EvalDataset', 'TestDataset')
+declare_keys('TrainDataset', 'EvalDataset', 'TestDataset', architecture=str, epoch=int,
+             save_dir=str, use_ema=bool, ema_decay=float, metric=str,
+             output_eval=Optional[str], save_prediction_only=bool, amp=bool,
+             init_loss_scaling=float)
 
 
 class Trainer:
@@ -48,15 +49,16 @@ class Trainer:
         self.save_dir = os.path.join(cfg.get('save_dir', 'output'), cfg.get('filename', 'run'))
         self.world_size = dist.get_world_size()
         self.rank = dist.get_rank()
-        self.model = create(cfg['architecture'], cfg)
+        self.model = create(require(cfg, 'architecture', 'building the model'), cfg)
         self.start_epoch = 0
         self.ema: Optional[ModelEMA] = None
         self.optimizer = None
         if mode == 'train':
             self.dataset = create('TrainDataset', cfg)
             self.loader = create('TrainReader', cfg)(self.dataset)
-            self.lr = create('LearningRate', cfg)(len(self.loader))
-            self.optimizer = create('OptimizerBuilder', cfg)(self.lr, self.model.parameters())
+            self.lr = _from_section(cfg, 'LearningRate', len(self.loader))
+            self.optimizer = _from_section(cfg, 'OptimizerBuilder', self.lr,
+                                           self.model.parameters())
             if cfg.get('use_ema', False):
                 self.ema = ModelEMA(self.model, decay=float(cfg.get('ema_decay', 0.9998)))
         if mode in ('train', 'eval') and 'EvalDataset' in cfg:
@@ -96,7 +98,7 @@ class Trainer:
         if self.world_size > 1:
             model = paddle.DataParallel(self.model)
         callbacks = cb.build_callbacks(self, validate)
-        epochs = int(cfg['epoch'])
+        epochs = int(require(cfg, 'epoch', 'training'))
         steps_per_epoch = len(self.loader)
         self.status.update(epoch_id=self.start_epoch, steps_per_epoch=steps_per_epoch,
                            epochs=epochs, batch_size=self.loader.batch_sampler.batch_size)
@@ -184,7 +186,9 @@ class Trainer:
             'save_prediction_only': bool(self.cfg.get('save_prediction_only', False)),
             'sigmas': meta.sigmas if meta is not None else None,
         }
-        metric_name = self.cfg['metric']
+        metric_name = require(self.cfg, 'metric', 'evaluation')
+        if metric_name not in registered():
+            return create(metric_name, self.cfg)  # raises the unknown-name ConfigError
         params = inspect.signature(registered()[metric_name].__init__).parameters
         section = self.cfg.get(metric_name) or {}
         overrides = {k: v for k, v in candidates.items()
@@ -218,6 +222,15 @@ class Trainer:
         if backup is not None:
             self.model.set_state_dict(backup)
         return metric.get_results()
+
+
+def _from_section(cfg: Dict[str, Any], section: str, *args: Any) -> Any:
+    """Build the factory ``section`` and call it; a bad value there is a ConfigError."""
+    factory = create(section, cfg)
+    try:
+        return factory(*args)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f'{getattr(cfg, "path", "")}: {section}: {exc}') from exc
 
 
 def _amp_scaler(cfg: Dict[str, Any]) -> Optional[paddle.amp.GradScaler]:

@@ -216,10 +216,11 @@ def test_create_does_not_mutate_config(tmp_path):
 
 
 def test_type_error_names_path_type_and_value(tmp_path):
-    cfg = load_config(write(tmp_path, 'a.yml', "WsModel: {width: thirty-two}\n"))
+    path = write(tmp_path, 'a.yml', "WsModel: {width: thirty-two}\n")
+    cfg = load_config(path)
     with pytest.raises(ConfigError) as err:
         create('WsModel', cfg)
-    assert str(err.value) == "WsModel.width: expected int, got str 'thirty-two'"
+    assert str(err.value) == f"{path}: WsModel.width: expected int, got str 'thirty-two'"
 
 
 def test_type_error_inside_tag_and_list(tmp_path):
@@ -234,7 +235,7 @@ def test_unknown_key_suggests_nearest_at_load_time(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value) == (
-        'Unknown key `use_gt_box` in TrainDataset (WsDataset). Did you mean `use_gt_bbox`? '
+        f'{path}: Unknown key `use_gt_box` in TrainDataset (WsDataset). Did you mean `use_gt_bbox`? '
         'Accepted keys: dataset_dir, anno_path, use_gt_bbox, transform')
 
 
@@ -258,10 +259,12 @@ def test_unknown_tag_lists_names_and_nearest(tmp_path):
 
 
 def test_missing_required_argument(tmp_path):
-    cfg = load_config(write(tmp_path, 'a.yml', "TrainDataset: !WsDataset {anno_path: x.json}\n"))
+    path = write(tmp_path, 'a.yml', "TrainDataset: !WsDataset {anno_path: x.json}\n")
+    cfg = load_config(path)
     with pytest.raises(ConfigError) as err:
         create('TrainDataset', cfg)
-    assert str(err.value) == 'Missing required argument `dataset_dir` for WsDataset at TrainDataset'
+    assert str(err.value) == (f'{path}: Missing required argument `dataset_dir` for WsDataset '
+                              f'at TrainDataset')
 
 
 def test_unregistered_module_name():

@@ -128,7 +128,8 @@ def test_paddledetection_fallback_reads_use_dark_and_use_udp(tmp_path,
     assert detector.codec.use_dark is True and detector.codec.target_type == 'udp'
     image = _blob_image()
     record = detector.affine({'image': image, 'bbox': [40.0, 50.0, 60.0, 90.0]})
-    mat = crop_matrix(record['center'], record['scale'] * 200.0, 0.0, [48, 64], use_udp=True)
+    mat = crop_matrix(record['center'], record['scale'].astype(np.float64) * 200.0, 0.0,
+                      [48, 64], use_udp=True)
     np.testing.assert_array_equal(record['image'], cv2.warpAffine(image, mat, (48, 64),
                                                                   flags=cv2.INTER_LINEAR))
     keypoints, _ = detector.predict(image, BOXES)

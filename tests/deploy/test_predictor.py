@@ -31,9 +31,17 @@ def test_missing_program_lists_the_expected_names(tmp_path) -> None:
 def test_infer_cfg_fields(keypoint_model_dir) -> None:
     cfg = load_infer_cfg(keypoint_model_dir)
     assert cfg.arch == 'TopDownHRNet' and cfg.use_dark is False
+    assert cfg.codec == {'type': 'HeatmapCodec', 'input_size': [48, 64], 'heatmap_size': [12, 16],
+                         'sigma': 2, 'target_type': 'gaussian', 'use_dark': False,
+                         'blur_kernel_size': 3, 'flip_alignment': 'pixel'}
     assert cfg.metadata['num_joints'] == 3 and cfg.metadata['skeleton'] == [[0, 1], [1, 2]]
     assert [op['type'] for op in cfg.preprocess] == ['TopDownEvalAffine', 'NormalizeImage',
                                                      'Permute']
+
+
+def test_detector_infer_cfg_has_no_codec(detector_model_dir) -> None:
+    cfg = load_infer_cfg(detector_model_dir)
+    assert cfg.codec == {} and cfg.metadata == {} and cfg.label_list == ['person']
 
 
 def test_infer_cfg_without_arch_is_rejected(tmp_path) -> None:

@@ -147,7 +147,8 @@ def test_bad_arguments_name_the_entry_index() -> None:
                                          r'codec'):
         build_preprocess([{'type': 'Permute'}, {'type': 'TopDownEvalAffine'}])
     with pytest.raises(ValueError, match=r'Preprocess\[0\] \(TopDownEvalAffine\): trainsize '
-                                         r'\[32, 32\] differs from the codec input size \[24, 32\]'):
+                                         r'\[32, 32\] differs from the codec input size '
+                                         r'\[24, 32\]'):
         build_preprocess([{'type': 'TopDownEvalAffine', 'trainsize': [32, 32]}], CODEC)
     with pytest.raises(ValueError, match=r'Preprocess\[0\] \(TopDownEvalAffine\): use_udp True'):
         build_preprocess([{'type': 'TopDownEvalAffine', 'use_udp': True}], CODEC)

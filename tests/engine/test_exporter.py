@@ -10,6 +10,8 @@ import yaml
 from paddle.static import InputSpec
 
 from deploy.python.predictor import Predictor, load_infer_cfg
+from ppkpt.codecs import HeatmapCodec, build_codec
+from ppkpt.core.workspace import load_config
 from ppkpt.engine.exporter import (build_infer_cfg, export_model, export_onnx,
                                    infer_cfg_from_config)
 from ppkpt.metadata import KeypointMeta
@@ -37,12 +39,13 @@ class TinyConv(paddle.nn.Layer):
 PREPROCESS = [{'Decode': {}}, {'TopDownEvalAffine': {'trainsize': [24, 32]}},
               {'NormalizeImage': {'mean': [0.485, 0.456, 0.406], 'std': [0.229, 0.224, 0.225],
                                   'is_scale': True}}, {'Permute': {}}]
+CODEC = HeatmapCodec([24, 32], [6, 8], sigma=1.5, target_type='dark', use_dark=False)
 
 
 def test_build_infer_cfg_keypoint_fields() -> None:
     meta = KeypointMeta(num_joints=4, skeleton=[[0, 1], [2, 3]], flip_pairs=[[0, 1]]).to_dict()
-    cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS, metadata=meta, use_dark=False,
-                          min_subgraph_size=3)
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS, metadata=meta,
+                          codec=CODEC.to_config(), min_subgraph_size=3)
     assert cfg['mode'] == 'paddle' and cfg['arch'] == 'TopDownHRNet'
     assert [op['type'] for op in cfg['Preprocess']] == ['TopDownEvalAffine', 'NormalizeImage',
                                                         'Permute']
@@ -52,11 +55,29 @@ def test_build_infer_cfg_keypoint_fields() -> None:
     assert cfg['sigmas'] == [0.025] * 4
     assert cfg['use_dark'] is False and cfg['label_list'] == ['keypoint']
     assert cfg['draw_threshold'] == 0.5 and cfg['min_subgraph_size'] == 3
+    assert cfg['codec'] == {'type': 'HeatmapCodec', 'input_size': [24, 32], 'heatmap_size': [6, 8],
+                            'sigma': 1.5, 'target_type': 'dark', 'use_dark': False,
+                            'blur_kernel_size': 3, 'flip_alignment': 'pixel'}
+    assert build_codec(cfg['codec']) == CODEC
+
+
+def test_build_infer_cfg_top_level_use_dark_follows_the_codec() -> None:
+    dark = HeatmapCodec([24, 32], [6, 8], use_dark=True).to_config()
+    cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS,
+                          metadata=KeypointMeta(num_joints=4).to_dict(), codec=dark)
+    assert cfg['use_dark'] is True and cfg['codec']['use_dark'] is True
+
+
+def test_build_infer_cfg_keypoint_model_needs_its_codec() -> None:
+    with pytest.raises(KeyError, match='needs its codec'):
+        build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS,
+                        metadata=KeypointMeta(num_joints=4).to_dict())
 
 
 def test_build_infer_cfg_detector_has_no_keypoint_keys() -> None:
     cfg = build_infer_cfg('CenterNet', preprocess=[{'type': 'Permute'}], label_list=['person'])
     assert cfg['label_list'] == ['person'] and 'num_joints' not in cfg and 'use_dark' not in cfg
+    assert 'codec' not in cfg
 
 
 def test_build_infer_cfg_rejects_bad_op() -> None:
@@ -68,12 +89,13 @@ def test_export_writes_pir_model_and_runs_with_onednn(tmp_path) -> None:
     paddle.seed(0)
     model = TinyConv()
     cfg = build_infer_cfg('TopDownHRNet', preprocess=PREPROCESS,
-                          metadata=KeypointMeta(num_joints=4).to_dict())
+                          metadata=KeypointMeta(num_joints=4).to_dict(), codec=CODEC.to_config())
     out = export_model(model, cfg, [3, 32, 24], str(tmp_path / 'tiny'))
     assert sorted(os.listdir(out)) == ['infer_cfg.yml', 'model.json', 'model.pdiparams']
     with open(os.path.join(out, 'infer_cfg.yml')) as handle:
         assert yaml.safe_load(handle) == cfg
-    assert load_infer_cfg(out).metadata['num_joints'] == 4
+    read = load_infer_cfg(out)
+    assert read.metadata['num_joints'] == 4 and read.codec == CODEC.to_config()
 
     image = np.random.default_rng(0).normal(size=(2, 3, 32, 24)).astype(np.float32)
     predictor = Predictor(out, enable_mkldnn=True, cpu_threads=1, batch_size=2)
@@ -119,19 +141,31 @@ def test_export_onnx_without_paddle2onnx_names_the_install_command(tmp_path, mon
 
 
 def test_infer_cfg_from_config_for_keypoint_and_detector_configs() -> None:
-    import ppkpt.components  # noqa: F401  (registers the config tags)
-    from ppkpt.core.cli import load_with_overrides
-    from ppkpt.engine.env import fill_keypoint_metadata
-    from tests.helpers import ROOT
+    from tests.helpers import PLIER_CONFIG, ROOT
 
-    plier = fill_keypoint_metadata(load_with_overrides(
-        os.path.join(ROOT, 'configs/keypoint/custom/plier_5kp.yml'), ['trainsize=[96, 96]']))
+    plier = load_config(PLIER_CONFIG, ['trainsize=[96, 96]', 'hmsize=[24, 24]'])
     cfg = infer_cfg_from_config(plier)
     assert [op['type'] for op in cfg['Preprocess']] == ['TopDownEvalAffine', 'NormalizeImage',
                                                         'Permute']
     assert cfg['Preprocess'][0]['trainsize'] == [96, 96]
-    assert cfg['num_joints'] == 5 and cfg['label_list'] == ['keypoint'] and 'use_dark' in cfg
-    detector = infer_cfg_from_config(load_with_overrides(
-        os.path.join(ROOT, 'configs/detector/centernet_lite_320.yml'), []))
+    assert cfg['num_joints'] == 5 and cfg['label_list'] == ['keypoint']
+    # the config's `codec: !HeatmapCodec {sigma: 1.5, target_type: dark, use_dark: true}`, with
+    # its sizes from trainsize / hmsize
+    assert cfg['codec'] == HeatmapCodec([96, 96], [24, 24], sigma=1.5, target_type='dark',
+                                        use_dark=True).to_config()
+    assert cfg['use_dark'] is True
+    assert yaml.safe_load(yaml.safe_dump(cfg)) == cfg  # plain YAML values only
+    detector = infer_cfg_from_config(load_config(
+        os.path.join(ROOT, 'configs/detector/centernet_lite_320.yml')))
     assert detector['arch'] == 'CenterNet' and detector['label_list'] == ['object']
-    assert 'num_joints' not in detector and detector['Preprocess'][0]['type'] == 'DetResize'
+    assert 'num_joints' not in detector and 'codec' not in detector
+    assert detector['Preprocess'][0]['type'] == 'DetResize'
+
+
+def test_infer_cfg_from_config_follows_codec_overrides() -> None:
+    from tests.helpers import PLIER_CONFIG
+
+    cfg = infer_cfg_from_config(load_config(PLIER_CONFIG, ['codec.use_dark=false',
+                                                           'codec.target_type=udp']))
+    assert cfg['codec']['target_type'] == 'udp' and cfg['codec']['use_dark'] is False
+    assert cfg['use_dark'] is False and cfg['Preprocess'][0]['trainsize'] == [128, 128]

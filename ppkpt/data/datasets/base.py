@@ -1,5 +1,6 @@
 """Shared machinery of the image datasets: lazy parsing, checks, image reading."""
 import logging
+import multiprocessing
 import os
 from abc import ABCMeta, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -8,13 +9,16 @@ import numpy as np
 from paddle.io import Dataset
 
 from ppkpt.data.transforms.common import Compose
-from ppkpt.image_io import read_rgb
+from ppkpt.image_io import ImageReadError, read_rgb
 
 __all__ = ['LazyImageDataset', 'KeypointTopDownBaseDataset', 'check_ops']
 
 logger = logging.getLogger(__name__)
 
 _ARRAY_KEYS = ('center', 'scale', 'gt_joints', 'joints_vis')
+_UNREADABLE = (OSError, ImageReadError)
+"""What ``skip_bad_images`` skips: a missing or unopenable file, or one that is empty,
+truncated or undecodable. Any other error (a failing transform) always propagates."""
 
 
 def check_ops(transform: Optional[Sequence[Callable]], owner: str) -> List[Callable]:
@@ -45,18 +49,21 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
     The constructor only stores its arguments. The annotation file is parsed by
     :meth:`_load_records` on the first ``__len__``, ``__getitem__`` or :meth:`parse_dataset`
     call. A sample is the stored record (arrays copied by :meth:`_sample`) plus ``image``
-    (H, W, 3) uint8 RGB, passed through the transforms in order.
+    (H, W, 3) uint8 RGB, passed through the transforms in order. Images are read with
+    :func:`ppkpt.image_io.read_rgb`: a missing file raises ``FileNotFoundError``, an empty,
+    truncated or undecodable one :class:`~ppkpt.image_io.ImageReadError`, both naming it.
 
     Args:
         dataset_dir: root folder of the dataset.
         image_dir: image folder relative to ``dataset_dir``.
         anno_path: annotation file relative to ``dataset_dir``.
         transform: built ops (callables) applied to each sample, in order.
-        skip_bad_images: when an image cannot be read, log a warning, count it in
-            ``num_skipped`` and return the next readable sample instead of raising.
+        skip_bad_images: when an image cannot be read, log a warning naming the file, count
+            it in ``num_skipped`` and return the next readable sample instead of raising.
 
     Attributes:
-        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
+        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``),
+            summed over this process and its DataLoader worker processes.
     """
 
     def __init__(self, dataset_dir: str, image_dir: str, anno_path: str,
@@ -67,8 +74,13 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         self.anno_path = anno_path
         self.transform = check_ops(transform, type(self).__name__)
         self.skip_bad_images = skip_bad_images
-        self.num_skipped = 0
+        self._skipped = multiprocessing.Value('q', 0)  # shared with forked loader workers
         self._db: Optional[List[Dict[str, Any]]] = None
+
+    @property
+    def num_skipped(self) -> int:
+        """Unreadable images skipped so far, in this process and its loader workers."""
+        return self._skipped.value
 
     @property
     def img_prefix(self) -> str:
@@ -118,17 +130,31 @@ class LazyImageDataset(Dataset, metaclass=ABCMeta):
         attempts = size if self.skip_bad_images else 1
         for step in range(attempts):
             current = (idx + step) % size
-            try:
-                image = read_rgb(self._db[current]['image_file'])
-            except (OSError, ValueError) as exc:
-                if not self.skip_bad_images:
-                    raise
-                self.num_skipped += 1
-                logger.warning('%s: skipping sample %d: %s', type(self).__name__, current, exc)
-                continue
-            return self._apply_transforms(self._sample(current, image))
+            image = self._read_image(current)
+            if image is not None:
+                return self._apply_transforms(self._sample(current, image))
         raise RuntimeError(f'{type(self).__name__}: no readable image among the {size} samples '
                            f'of {self.get_anno()}')
+
+    def image_file(self, idx: int) -> str:
+        """The image file of sample ``idx``."""
+        return self.db[idx]['image_file']
+
+    def _read_image(self, idx: int) -> Optional[np.ndarray]:
+        """The image of record ``idx``, or None when it is unreadable and ``skip_bad_images``
+        is set (the skip is counted and logged with the file's name); else the error
+        propagates."""
+        path = self._db[idx]['image_file']
+        try:
+            return read_rgb(path)
+        except _UNREADABLE as exc:
+            if not self.skip_bad_images:
+                raise
+            with self._skipped.get_lock():
+                self._skipped.value += 1
+            logger.warning('%s: skipping unreadable image %s (sample %d): %s',
+                           type(self).__name__, path, idx, exc)
+            return None
 
     # ------------------------------------------------------------------ subclass hooks
 
@@ -170,11 +196,12 @@ class KeypointTopDownBaseDataset(LazyImageDataset):
         anno_path: annotation file relative to ``dataset_dir``.
         num_joints: K, the number of joints every annotation must have.
         transform: built ops (callables) applied to each sample, in order.
-        skip_bad_images: when an image cannot be read, log a warning, count it in
-            ``num_skipped`` and return the next readable sample instead of raising.
+        skip_bad_images: when an image cannot be read, log a warning naming the file, count
+            it in ``num_skipped`` and return the next readable sample instead of raising.
 
     Attributes:
-        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``).
+        num_skipped: number of unreadable images skipped so far (with ``skip_bad_images``),
+            summed over this process and its DataLoader worker processes.
     """
 
     __category__ = 'dataset'

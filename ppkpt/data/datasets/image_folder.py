@@ -35,3 +35,7 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, idx: int) -> Dict[str, Any]:
         return self.transform({'image_file': self.images[idx], 'im_id': idx})
+
+    def image_file(self, idx: int) -> str:
+        """The image file of sample ``idx``."""
+        return self.images[idx]

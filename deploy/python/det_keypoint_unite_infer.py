@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--alpha', type=float, default=0.5, help='EMA weight of the new frame')
     parser.add_argument('--use_dark', type=str2bool, default=None,
                         help='DARK decoding (true/false); default: infer_cfg.yml use_dark')
+    parser.add_argument('--flip_test', type=str2bool, default=None,
+                        help='flip test as in evaluation (true/false; doubles the keypoint '
+                             'model work); default: infer_cfg.yml flip_test')
     return parser
 
 
@@ -233,7 +236,7 @@ def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> 
                         args.enable_mkldnn, args.det_threshold, nms_iou=args.det_nms_iou)
     keypoint_detector = KeypointDetector(args.keypoint_model_dir, args.device, args.run_mode,
                                          args.keypoint_batch_size, args.cpu_threads,
-                                         args.enable_mkldnn, args.use_dark)
+                                         args.enable_mkldnn, args.use_dark, args.flip_test)
     params = {'min_cutoff': args.min_cutoff, 'beta': args.beta, 'd_cutoff': args.d_cutoff,
               'alpha': args.alpha}
     return TopDownPipeline(detector, keypoint_detector, args.keypoint_threshold, track=track,

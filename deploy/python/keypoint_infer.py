@@ -9,7 +9,7 @@ K joints, H x W heatmap rows x columns.
 import argparse
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # no
                                     deploy_parser, run_on_input, str2bool, write_json)
 from deploy.python.predictor import (InferConfig, Predictor, StageTimer,  # noqa: E402
                                      find_model_files)
-from ppkpt.codecs import HeatmapCodec, KeypointCodec, build_codec  # noqa: E402
+from ppkpt.codecs import KeypointCodec, build_codec  # noqa: E402
 from ppkpt.data.transforms.preprocess import TopDownEvalAffine, build_preprocess  # noqa: E402
 from ppkpt.image_io import read_rgb  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
@@ -49,6 +49,9 @@ class KeypointDetector:
         cpu_threads: math library threads on CPU.
         enable_mkldnn: use oneDNN on CPU.
         use_dark: DARK decoding; None keeps the codec's.
+        flip_test: also run each crop mirrored and merge the heatmaps with the codec, as
+            evaluation does; None follows ``infer_cfg.yml`` (``flip_test``, written from the
+            head at export; False for exports that do not say). It doubles the model's work.
         timer: collects ``kpt_pre``, ``kpt_infer`` and ``kpt_post`` times; a new one if None.
 
     Raises:
@@ -59,9 +62,10 @@ class KeypointDetector:
 
     def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
                  batch_size: int = 1, cpu_threads: int = 2, enable_mkldnn: bool = True,
-                 use_dark: Optional[bool] = None, timer: Optional[StageTimer] = None) -> None:
+                 use_dark: Optional[bool] = None, flip_test: Optional[bool] = None,
+                 timer: Optional[StageTimer] = None) -> None:
         self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn,
-                                   batch_size)
+                                   2 * batch_size)
         cfg = self.predictor.infer_cfg
         source = f'{model_dir}/infer_cfg.yml'
         if cfg.arch not in ARCH_KINDS:
@@ -76,6 +80,7 @@ class KeypointDetector:
         self.affine = affine
         self.batch_size = batch_size
         self.timer = timer or StageTimer()
+        self.flip_test = cfg.flip_test if flip_test is None else bool(flip_test)
         self.meta = (KeypointMeta.from_config(cfg.metadata) if 'num_joints' in cfg.metadata
                      else KeypointMeta(self._probe_output_shape()[1]).validate())
 
@@ -124,7 +129,7 @@ class KeypointDetector:
                 chunk = [self.preprocess(record) for record in chunk]
                 batch = np.stack([record['image'] for record in chunk]).astype(np.float32)
             with self.timer.stage('kpt_infer'):
-                heatmaps = self.predictor.run({self.predictor.input_names[0]: batch})[0]
+                heatmaps = self._heatmaps(batch)
             with self.timer.stage('kpt_post'):
                 kpts = self._decode(heatmaps, chunk)
             keypoints.append(kpts)
@@ -132,6 +137,16 @@ class KeypointDetector:
         if not keypoints:
             return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
         return np.concatenate(keypoints), np.concatenate(scores)
+
+    def _heatmaps(self, batch: np.ndarray) -> np.ndarray:
+        """(B, K, H, W) heatmaps of (B, 3, h, w) crops, merged with the mirrored crops' heatmaps
+        by the codec when ``flip_test`` is on (both in one predictor call)."""
+        name = self.predictor.input_names[0]
+        if not self.flip_test:
+            return self.predictor.run({name: batch})[0]
+        both = self.predictor.run({name: np.concatenate([batch, batch[..., ::-1]])})[0]
+        plain, mirrored = np.split(both, 2)
+        return self.codec.merge_flip(plain, mirrored, self.meta.flip_pairs)
 
     @staticmethod
     def _records(image: np.ndarray, boxes: Optional[np.ndarray]) -> List[Dict[str, Any]]:
@@ -209,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--save_results', action='store_true', help='write keypoint_results.json')
     parser.add_argument('--use_dark', type=str2bool, default=None,
                         help='DARK decoding (true/false); default: infer_cfg.yml use_dark')
+    parser.add_argument('--flip_test', type=str2bool, default=None,
+                        help='flip test as in evaluation (true/false); default: infer_cfg.yml')
     return parser
 
 
@@ -219,7 +236,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     detector, results, seconds = run_on_input(
         args, lambda _: KeypointDetector(args.model_dir, args.device, args.run_mode,
                                          args.batch_size, args.cpu_threads, args.enable_mkldnn,
-                                         args.use_dark),
+                                         args.use_dark, args.flip_test),
         lambda model, source: _run_video(model, source, args),
         lambda model, files: _run_images(model, files, args))
     output: Dict[str, Any] = {'results': results}

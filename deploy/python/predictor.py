@@ -36,6 +36,8 @@ class InferConfig:
         use_dark: DARK decoding for keypoint heatmaps (read by exports without a ``codec``).
         codec: ``KeypointCodec.to_config()`` of a keypoint model; empty for detectors and for
             PaddleDetection exports.
+        flip_test: the keypoint model was evaluated with flip test (False for exports that do
+            not say, as PaddleDetection's deploy never flips).
         metadata: the keypoint metadata keys (``num_joints``, ``keypoint_names``, ``flip_perm``,
             ``skeleton``, ``sigmas``, ...); empty for detectors.
     """
@@ -45,6 +47,7 @@ class InferConfig:
     label_list: List[str] = field(default_factory=list)
     use_dark: bool = True
     codec: Dict[str, Any] = field(default_factory=dict)
+    flip_test: bool = False
     metadata: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +73,7 @@ def load_infer_cfg(model_dir: str) -> InferConfig:
     return InferConfig(arch=str(raw['arch']), preprocess=preprocess,
                        label_list=list(raw.get('label_list') or []),
                        use_dark=bool(raw.get('use_dark', True)), codec=dict(raw.get('codec') or {}),
+                       flip_test=bool(raw.get('flip_test', False)),
                        metadata=metadata)
 
 

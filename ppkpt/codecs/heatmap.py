@@ -147,6 +147,29 @@ class HeatmapCodec(KeypointCodec):
             profile *= np.abs(grid - anchor[:, None]) <= radius
         return profile
 
+    def merge_flip(self, plain: np.ndarray, mirrored: np.ndarray,
+                   flip_pairs: Sequence[Sequence[int]]) -> np.ndarray:
+        """Flip test: average heatmaps with those of the mirrored crops, mirrored back.
+
+        Mirroring back reverses W and swaps the ``flip_pairs`` channels (:func:`flip_back`),
+        then moves the maps :attr:`flip_shift` pixels right (linear interpolation between no
+        shift and one pixel; column 0 keeps its value). Evaluation and deploy both call this.
+
+        Args:
+            plain: (N, K, H, W) heatmaps of the crops.
+            mirrored: (N, K, H, W) heatmaps of the horizontally mirrored crops.
+            flip_pairs: [left, right] joint pairs; may be empty.
+
+        Returns:
+            (N, K, H, W) float32 merged heatmaps.
+        """
+        back = flip_back(mirrored, flip_pairs)
+        shift = self.flip_shift
+        if shift > 0.0:
+            moved = np.concatenate([back[..., :1], back[..., :-1]], axis=-1)
+            back = moved if shift == 1.0 else back * (1.0 - shift) + moved * shift
+        return ((np.asarray(plain) + back) * 0.5).astype(np.float32)
+
     def decode_heatmap_coords(self, heatmaps: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Peaks in heatmap pixels with sub-pixel refinement.
 

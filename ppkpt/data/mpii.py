@@ -1,8 +1,9 @@
 """MPII json lists (the HRNet / mmpose release format): parsing and checks, numpy only.
 
 An MPII json is a list of person entries ``{image, center, scale, joints, joints_vis}`` with
-MATLAB 1-based coordinates; ``scale`` is the person height in units of 200 px. Nothing here
-imports paddle, so the dataset, the PCKh metric and the tools share it.
+MATLAB 1-based coordinates; ``scale`` is the person height in units of 200 px. Entries of the
+test split are unlabelled: ``{image, center, scale}`` only. Nothing here imports paddle, so the
+dataset, the PCKh metric and the tools share it.
 """
 import os
 from typing import Any, List, Mapping, NamedTuple, Tuple
@@ -11,8 +12,8 @@ import numpy as np
 
 from ppkpt.data.coco import load_json
 
-__all__ = ['MPII_PIXEL_STD', 'MpiiPerson', 'load_mpii_entries', 'mpii_image_id', 'mpii_joints',
-           'mpii_joints_vis', 'parse_mpii_entry']
+__all__ = ['MPII_PIXEL_STD', 'MpiiPerson', 'load_mpii_entries', 'mpii_image_id', 'mpii_is_labelled',
+           'mpii_joints', 'mpii_joints_vis', 'parse_mpii_entry']
 
 MPII_PIXEL_STD = 200.0
 """MPII ``scale`` values are person heights in units of 200 px."""
@@ -38,6 +39,12 @@ def mpii_image_id(entry: Mapping[str, Any], index: int) -> int:
         return int(entry['image_id'])
     stem = os.path.splitext(os.path.basename(str(entry.get('image', ''))))[0]
     return int(stem) if stem.isdigit() else index
+
+
+def mpii_is_labelled(entry: Mapping[str, Any]) -> bool:
+    """Whether an entry has joint positions (``joints`` or ``gt_joints``); the entries of
+    MPII's test split have none."""
+    return 'joints' in entry or 'gt_joints' in entry
 
 
 def _entry_name(entry: Mapping[str, Any], index: int, source: str) -> str:
@@ -123,16 +130,23 @@ def parse_mpii_entry(entry: Mapping[str, Any], index: int, num_joints: int,
     """Parse and check entry ``index`` of the MPII json ``source``.
 
     ``joints`` and ``center`` become 0-based. When ``center[0] != -1`` the centre moves down by
-    ``15 * scale`` px and the person height grows by 1.25.
+    ``15 * scale`` px and the person height grows by 1.25. An unlabelled entry (no ``joints``
+    nor ``gt_joints``, as in MPII's test split) gets K zero joints with visibility 0, for
+    prediction.
 
     Raises:
         KeyError / ValueError: naming ``source`` and the entry when a key is missing or a
-            joint count is not ``num_joints``.
+            labelled entry's joint count is not ``num_joints``.
     """
     for key in ('image', 'center', 'scale'):
         if key not in entry:
             raise KeyError(f'{source} entry {index} has no `{key}`')
     center, size_px = _center_size(entry)
+    if mpii_is_labelled(entry):
+        joints = mpii_joints(entry, index, num_joints, source)
+        joints_vis = mpii_joints_vis(entry, index, num_joints, source)
+    else:
+        joints = np.zeros((num_joints, 2), dtype=np.float32)
+        joints_vis = np.zeros(num_joints, dtype=np.float32)
     return MpiiPerson(image=entry['image'], im_id=mpii_image_id(entry, index), center=center,
-                      size_px=size_px, joints=mpii_joints(entry, index, num_joints, source),
-                      joints_vis=mpii_joints_vis(entry, index, num_joints, source))
+                      size_px=size_px, joints=joints, joints_vis=joints_vis)

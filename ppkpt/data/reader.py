@@ -4,7 +4,8 @@ A reader section in YAML looks like::
 
     TrainReader:
       sample_transforms:
-        - TopDownAffine: {trainsize: [192, 256]}
+        - TopDownAffine: {}
+        - GenerateTarget: {}
       batch_transforms:
         - NormalizeImage: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]}
         - Permute: {}

@@ -3,8 +3,11 @@
 Each callback implements any of ``on_train_begin``, ``on_step_end``, ``on_epoch_end`` and
 ``on_train_end`` and receives the trainer's ``status`` dict. Only rank 0 gets callbacks that write.
 Order matters: the checkpointer runs before the curve plotter so the AP it records is plotted.
+What must survive a resume (the loss curve, the evaluations, the best metric) lives in the
+trainer's :class:`RunHistory`, which every snapshot carries.
 """
 import collections
+import dataclasses
 import datetime
 import json
 import logging
@@ -12,7 +15,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ppkpt.core.workspace import declare_keys
-from ppkpt.engine.checkpoint import save_checkpoint
+from ppkpt.engine.checkpoint import remove_stale_temp_files, save_checkpoint
 from ppkpt.utils.plot import plot_curves
 
 logger = logging.getLogger('ppkpt')
@@ -34,12 +37,50 @@ def build_callbacks(trainer: Any, validate: bool) -> List[Any]:
     if trainer.rank != 0:
         return callbacks
     callbacks.append(Checkpointer(trainer, validate))
-    callbacks.append(CurveWriter(trainer.save_dir))
+    callbacks.append(CurveWriter(trainer.save_dir, trainer.history))
     if trainer.cfg.get('use_vdl', False):
-        writer = VisualDLWriter.create(trainer.cfg.get('vdl_log_dir', 'vdl_log_dir/scalar'))
+        writer = VisualDLWriter.create(trainer.cfg.get('vdl_log_dir', 'vdl_log_dir/scalar'),
+                                       start_step=len(trainer.history.losses))
         if writer is not None:
             callbacks.append(writer)
     return callbacks
+
+
+@dataclasses.dataclass
+class RunHistory:
+    """The record of a run that snapshots carry, so curves and ``best_model`` survive a resume.
+
+    Attributes:
+        losses: the total loss of every training step so far.
+        evals: one ``{'epoch': e, KEY: value}`` per evaluation, KEY being the metric's first.
+        best: ``{'epoch': e, 'key': KEY, 'value': v}`` of the best evaluation, or None.
+    """
+
+    losses: List[float] = dataclasses.field(default_factory=list)
+    evals: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    best: Optional[Dict[str, Any]] = None
+
+    def add_eval(self, epoch: int, key: str, value: float) -> bool:
+        """Record an evaluation; True when it beats the best so far, which it then becomes."""
+        self.evals.append({'epoch': epoch, key: value})
+        best = self.best['value'] if self.best is not None else float('-inf')
+        if not value > best:
+            return False
+        self.best = {'epoch': epoch, 'key': key, 'value': value}
+        return True
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy as plain lists and dicts (what a snapshot stores)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, state: Optional[Dict[str, Any]]) -> 'RunHistory':
+        """The history :meth:`to_dict` returned; None (an older snapshot) gives an empty one."""
+        state = state or {}
+        best = state.get('best')
+        return cls(losses=[float(v) for v in state.get('losses', [])],
+                   evals=[dict(e) for e in state.get('evals', [])],
+                   best=dict(best) if best is not None else None)
 
 
 class LogPrinter:
@@ -73,7 +114,12 @@ def _mean(values: Any) -> float:
 
 
 class Checkpointer:
-    """Writes ``{epoch}``/``model_final`` snapshots atomically and, with ``--eval``, ``best_model``.
+    """Writes the ``{epoch}``/``model_final`` snapshots and, with ``--eval``, ``best_model``.
+
+    At a snapshot epoch it evaluates first (with ``validate``), writes ``best_model`` when the
+    metric beats ``trainer.history.best``, and writes the epoch snapshot last, so a complete
+    epoch snapshot always includes its own evaluation. A kill before that resumes from the
+    previous snapshot and redoes the epoch, evaluation and ``best_model`` alike.
 
     Args:
         trainer: the running :class:`~ppkpt.engine.trainer.Trainer`.
@@ -84,7 +130,11 @@ class Checkpointer:
         self.trainer = trainer
         self.validate = validate
         self.snapshot_epoch = int(trainer.cfg.get('snapshot_epoch', 1))
-        self.best_metric = float('-inf')
+
+    def on_train_begin(self, status: Dict[str, Any]) -> None:
+        for name in remove_stale_temp_files(self.trainer.save_dir):
+            logger.info('Removed %s, left in %s by an interrupted snapshot write', name,
+                        self.trainer.save_dir)
 
     def on_epoch_end(self, status: Dict[str, Any]) -> None:
         epoch = status['epoch_id']
@@ -93,67 +143,68 @@ class Checkpointer:
             return
         trainer = self.trainer
         weights = trainer.ema.apply() if trainer.ema is not None else trainer.model.state_dict()
-        name = 'model_final' if last else str(epoch)
-        save_checkpoint(weights, trainer.optimizer.state_dict(), trainer.save_dir, name,
-                        trainer.state_for_checkpoint())
-        status['last_checkpoint'] = os.path.join(trainer.save_dir, f'{name}.pdparams')
-        logger.info('Saved checkpoint %s', status['last_checkpoint'])
         if self.validate:
-            self._evaluate(status, weights)
+            self._evaluate(epoch, weights)
+        prefix = self._save('model_final' if last else str(epoch), weights)
+        status['last_checkpoint'] = prefix + '.pdparams'
+        logger.info('Saved snapshot %s (epoch %d)', prefix, epoch)
 
-    def _evaluate(self, status: Dict[str, Any], weights: Dict[str, Any]) -> None:
+    def _save(self, name: str, weights: Dict[str, Any]) -> str:
+        trainer = self.trainer
+        return save_checkpoint(weights, trainer.optimizer.state_dict(), trainer.save_dir, name,
+                               trainer.state_for_checkpoint())
+
+    def _evaluate(self, epoch: int, weights: Dict[str, Any]) -> None:
         trainer = self.trainer
         results = trainer.evaluate(weights if trainer.ema is not None else None)
         key = next(iter(results))
         value = float(results[key][0]) if isinstance(results[key], (list, tuple)) \
             else float(results[key])
-        status.setdefault('eval_history', []).append({'epoch': status['epoch_id'], key: value})
-        if value > self.best_metric:
-            self.best_metric = value
-            save_checkpoint(weights, trainer.optimizer.state_dict(), trainer.save_dir,
-                            'best_model', trainer.state_for_checkpoint())
-            logger.info('Best %s so far: %.4f (epoch %d), saved best_model', key, value,
-                        status['epoch_id'])
+        if trainer.history.add_eval(epoch, key, value):
+            self._save('best_model', weights)
+            logger.info('Best %s so far: %.4f (epoch %d), saved best_model', key, value, epoch)
 
 
 class CurveWriter:
-    """Draws the loss curve (and eval metric curve) to ``{save_dir}/curves.png`` and JSON."""
+    """Records each step's loss in ``history`` and draws the loss (and eval metric) curves to
+    ``{save_dir}/curves.png`` and ``curves.json`` at the end of every epoch."""
 
-    def __init__(self, save_dir: str) -> None:
+    def __init__(self, save_dir: str, history: RunHistory) -> None:
         self.save_dir = save_dir
-        self.losses: List[float] = []
+        self.history = history
 
     def on_step_end(self, status: Dict[str, Any]) -> None:
-        self.losses.append(status['losses']['loss'])
+        self.history.losses.append(status['losses']['loss'])
 
     def on_epoch_end(self, status: Dict[str, Any]) -> None:
         os.makedirs(self.save_dir, exist_ok=True)
-        history = status.get('eval_history', [])
-        curves = {'loss': self.losses}
-        if history:
-            key = [k for k in history[0] if k != 'epoch'][0]
-            curves[f'eval {key}'] = [h[key] for h in history]
+        evals = self.history.evals
+        curves = {'loss': self.history.losses}
+        if evals:
+            key = [k for k in evals[0] if k != 'epoch'][0]
+            curves[f'eval {key}'] = [e[key] for e in evals]
         plot_curves(curves, os.path.join(self.save_dir, 'curves.png'))
         with open(os.path.join(self.save_dir, 'curves.json'), 'w') as f:
-            json.dump({'loss': self.losses, 'eval': history}, f)
+            json.dump({'loss': self.history.losses, 'eval': evals}, f)
 
 
 class VisualDLWriter:
     """Writes every loss and the learning rate as VisualDL scalars."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Any, start_step: int = 0) -> None:
         self.writer = writer
-        self.step = 0
+        self.step = start_step
 
     @classmethod
-    def create(cls, log_dir: str) -> Optional['VisualDLWriter']:
-        """A writer, or None (with a warning) when visualdl is not installed."""
+    def create(cls, log_dir: str, start_step: int = 0) -> Optional['VisualDLWriter']:
+        """A writer whose first scalar goes to step ``start_step`` (the steps a resumed run
+        already did), or None (with a warning) when visualdl is not installed."""
         try:
             from visualdl import LogWriter
         except ImportError:
             logger.warning('--use_vdl needs visualdl: pip install visualdl (or ppkpt[vdl])')
             return None
-        return cls(LogWriter(log_dir))
+        return cls(LogWriter(log_dir), start_step)
 
     def on_step_end(self, status: Dict[str, Any]) -> None:
         for key, value in status['losses'].items():

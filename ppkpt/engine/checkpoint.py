@@ -268,19 +268,17 @@ def snapshot_problems(prefix: str) -> List[str]:
     folder = os.path.dirname(prefix) or '.'
     name = os.path.basename(prefix)
     data_files = [name + suffix for suffix in _DATA_SUFFIXES]
+    missing = [f'{f} is missing' for f in data_files
+               if not os.path.isfile(os.path.join(folder, f))]
     if manifest is None:
-        return [why] + [f'{f} is missing' for f in data_files
-                        if not os.path.isfile(os.path.join(folder, f))]
-    problems = []
+        return [why] + missing
     if manifest.get('state') != 'complete':
-        problems.append(f'{name}{MANIFEST_SUFFIX} says the write did not finish '
-                        f'(state {manifest.get("state")!r})')
+        state = manifest.get('state')
+        return [f'{name}{MANIFEST_SUFFIX} says its write was interrupted (state {state!r})'] \
+            + missing
     files = manifest.get('files') or {}
-    for file_name in data_files:
-        problem = _file_problem(folder, file_name, files.get(file_name))
-        if problem is not None:
-            problems.append(problem)
-    return problems
+    problems = [_file_problem(folder, f, files.get(f)) for f in data_files]
+    return [p for p in problems if p is not None]
 
 
 def _epoch_snapshots(folder: str) -> List[Tuple[int, str]]:

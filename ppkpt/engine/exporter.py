@@ -50,8 +50,8 @@ def _normalise_op(op: Mapping[str, Any], index: int) -> Dict[str, Any]:
 
 def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[dict]] = None,
                     label_list: Optional[List[str]] = None, metadata: Optional[dict] = None,
-                    codec: Optional[Dict[str, Any]] = None, draw_threshold: float = 0.5,
-                    **extra: Any) -> Dict[str, Any]:
+                    codec: Optional[Dict[str, Any]] = None, flip_test: bool = False,
+                    draw_threshold: float = 0.5, **extra: Any) -> Dict[str, Any]:
     """The content of ``infer_cfg.yml``.
 
     Args:
@@ -65,6 +65,8 @@ def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[d
         codec: ``KeypointCodec.to_config()`` of a keypoint model; deploy rebuilds the codec
             from it. Its ``use_dark`` is also written at the top level, where PaddleDetection's
             deploy reads it.
+        flip_test: the keypoint model's evaluation averages with the mirrored crop; deploy
+            does the same (one more crop per person) unless told otherwise.
         draw_threshold: default drawing threshold.
         **extra: more top-level keys (e.g. ``min_subgraph_size``).
 
@@ -86,6 +88,7 @@ def build_infer_cfg(arch: str, mode: str = 'paddle', preprocess: Optional[List[d
         cfg.update(dict(metadata))
         cfg['codec'] = dict(codec)
         cfg['use_dark'] = bool(codec.get('use_dark', False))
+        cfg['flip_test'] = bool(flip_test)
         cfg['label_list'] = list(label_list) if label_list is not None else ['keypoint']
     else:
         cfg['label_list'] = list(label_list or [])
@@ -104,7 +107,8 @@ def infer_cfg_from_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     """``infer_cfg.yml`` content for the model a complete run config describes.
 
     The TestReader's sample and batch transforms become ``Preprocess`` (``Decode`` dropped).
-    A config with ``num_joints`` is a keypoint model: its metadata and its codec are written,
+    A config with ``num_joints`` is a keypoint model: its metadata, its codec and its head's
+    ``flip_test`` are written,
     ``TopDownEvalAffine`` also gets the codec's input size as ``trainsize`` (what
     PaddleDetection's deploy reads), and the label is ``keypoint``; otherwise it is a detector
     with ``num_classes`` labels.
@@ -120,9 +124,10 @@ def infer_cfg_from_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
     for op in preprocess:
         if op['type'] == 'TopDownEvalAffine':
             op['trainsize'] = [int(v) for v in codec.input_size]
+    head = cfg.get('TopDownHeatmapHead') or {}
     return build_infer_cfg(arch, preprocess=preprocess,
                            metadata=KeypointMeta.from_config(cfg).to_dict(),
-                           codec=codec.to_config())
+                           codec=codec.to_config(), flip_test=bool(head.get('flip_test', True)))
 
 
 def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape: List[int],

@@ -9,7 +9,7 @@ import logging
 import os
 import random
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import paddle
@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ppkpt.core.workspace import ConfigError, create, declare_keys, registered, require
 from ppkpt.engine import callbacks as cb
-from ppkpt.engine.checkpoint import (load_pretrain_weight, load_resume, load_weight,
+from ppkpt.engine.checkpoint import (Snapshot, load_pretrain_weight, load_resume, load_weight,
                                      set_state_dict_strict)
 from ppkpt.engine.ema import ModelEMA
 from ppkpt.metadata import KeypointMeta
@@ -65,6 +65,7 @@ class Trainer:
             self.eval_dataset = create('EvalDataset', cfg)
         self.scaler = _amp_scaler(cfg) if mode == 'train' else None
         self.status: Dict[str, Any] = {}
+        self.history = cb.RunHistory()
 
     # ------------------------------------------------------------------ weights
 
@@ -76,18 +77,38 @@ class Trainer:
         """Load ``pretrain_weights`` leniently, logging each skipped key."""
         load_pretrain_weight(self.model, path)
 
-    def resume_from(self, path: str) -> None:
-        """Restore model, optimiser, LR, EMA, epoch and RNG state from a snapshot."""
-        model_state, opt_state, extra = load_resume(path)
-        set_state_dict_strict(self.model, extra.get('raw_weights', model_state), path)
+    def resume_from(self, snapshot: Union[str, Snapshot]) -> None:
+        """Restore everything a snapshot holds: model, optimiser with the LR scheduler position,
+        EMA, AMP loss scale, epoch, the python/numpy/paddle RNG states and the run history
+        (loss curve, evaluations, best metric, so ``best_model`` is only replaced by a better
+        one).
+
+        Args:
+            snapshot: what :func:`~ppkpt.engine.checkpoint.load_resume` returned, or a path it
+                accepts: a run folder (its newest complete snapshot) or a snapshot.
+
+        Raises:
+            SnapshotError: the snapshot is incomplete, or the folder has no complete one.
+        """
+        if isinstance(snapshot, str):
+            snapshot = load_resume(snapshot)
+        extra = snapshot.extra
+        set_state_dict_strict(self.model, extra.get('raw_weights', snapshot.model_state),
+                              snapshot.prefix)
         if self.optimizer is not None:
-            self.optimizer.set_state_dict(opt_state)
+            self.optimizer.set_state_dict(snapshot.optimizer_state)
         if self.ema is not None and 'ema' in extra:
             self.ema.set_state_dict(extra['ema'])
+        if self.scaler is not None and 'scaler' in extra:
+            self.scaler.load_state_dict(extra['scaler'])
         if 'rng' in extra:
             _set_rng_state(extra['rng'])
-        self.start_epoch = int(extra.get('last_epoch', -1)) + 1
-        logger.info('Resumed from %s at epoch %d', path, self.start_epoch)
+        self.history = cb.RunHistory.from_dict(extra.get('history'))
+        self.start_epoch = snapshot.last_epoch + 1
+        self.status['last_checkpoint'] = snapshot.prefix + '.pdparams'
+        logger.info('Resumed from %s: epoch %d done, training continues at epoch %d%s',
+                    snapshot.prefix, snapshot.last_epoch, self.start_epoch,
+                    _best_text(self.history))
 
     # ------------------------------------------------------------------ training
 
@@ -161,16 +182,19 @@ class Trainer:
                 'Lower the learning rate, check the data, or set clip_grad_by_norm.')
 
     def state_for_checkpoint(self) -> Dict[str, Any]:
-        """The state a resume needs beside the saved weights (the ``.pdopt`` extras).
+        """The state a resume needs beside the saved weights (the ``.pdopt`` extras): the
+        epoch, the RNG states, the run history and, when used, the EMA and AMP scaler states.
 
         With EMA on, the ``.pdparams`` file holds the averaged weights (what you evaluate and
         deploy), so the raw training weights travel here as ``raw_weights``.
         """
         extra: Dict[str, Any] = {'last_epoch': self.status.get('epoch_id', 0),
-                                 'rng': _get_rng_state()}
+                                 'rng': _get_rng_state(), 'history': self.history.to_dict()}
         if self.ema is not None:
             extra['ema'] = self.ema.state_dict()
             extra['raw_weights'] = self.model.state_dict()
+        if self.scaler is not None:
+            extra['scaler'] = self.scaler.state_dict()
         return extra
 
     # ------------------------------------------------------------------ evaluation
@@ -244,13 +268,33 @@ def _amp_scaler(cfg: Dict[str, Any]) -> Optional[paddle.amp.GradScaler]:
     return paddle.amp.GradScaler(init_loss_scaling=float(cfg.get('init_loss_scaling', 1024.0)))
 
 
+def _best_text(history: cb.RunHistory) -> str:
+    """``', best AP 0.71 (epoch 3)'`` for the resume log line; empty without evaluations."""
+    best = history.best
+    if best is None:
+        return ''
+    return f", best {best['key']} {best['value']:.4f} (epoch {best['epoch']})"
+
+
 def _get_rng_state() -> Dict[str, Any]:
-    return {'python': random.getstate(), 'numpy': np.random.get_state()}
+    """The python, numpy and paddle (current device) random states."""
+    return {'python': random.getstate(), 'numpy': np.random.get_state(),
+            'paddle': {'device': paddle.get_device(), 'state': paddle.get_rng_state()}}
 
 
 def _set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore :func:`_get_rng_state`; paddle's only on the device kind it was saved on."""
     random.setstate(_as_python_state(state['python']))
     np.random.set_state(tuple(state['numpy']))
+    saved = state.get('paddle')
+    if saved is None:
+        return
+    if saved['device'].split(':')[0] != paddle.get_device().split(':')[0]:
+        logger.warning('The snapshot holds the paddle RNG state of %s, this run uses %s: paddle '
+                       'random ops (e.g. dropout) will not repeat the uninterrupted run',
+                       saved['device'], paddle.get_device())
+        return
+    paddle.set_rng_state(saved['state'])
 
 
 def _as_python_state(state: Any) -> tuple:

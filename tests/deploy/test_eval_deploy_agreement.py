@@ -10,16 +10,15 @@ The three paths under test:
   (COCO ``x, y, w, h`` given as ``x1, y1, x1 + w, y1 + h``), scored by the same COCO metric code;
 * the library API: ``ppkpt.apis.inference_topdown(init_model(cfg, weights), image, boxes)``.
 
-The exported graph is the plain forward pass (no flip test), so the comparison with deploy runs
-evaluation with ``TopDownHeatmapHead.flip_test=false``; the library API runs the model's own
-eval path and is also compared with the flip test on.
+The exported graph is the plain forward pass; deploy runs the flip test itself (a mirrored crop
+in the same predictor call, merged by the codec as evaluation merges it) when ``infer_cfg.yml``
+says ``flip_test: true``, which the export writes from the head. Both settings are compared.
 """
 import json
 import os
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
-import pytest
 import yaml
 
 from deploy.python.keypoint_infer import KeypointDetector
@@ -125,11 +124,48 @@ def _pck(results: List[Dict[str, Any]], data_dir: str) -> Tuple[float, float]:
     return hits / total, guesses / total
 
 
-def test_eval_deploy_and_library_api_agree(trained_plier, plier_options, tmp_path) -> None:
-    cfg = _config(plier_options, trained_plier, str(tmp_path / 'eval'), flip_test=False)
+def _deploy_stats(trainer: Trainer, detector: KeypointDetector,
+                  images: Dict[int, Tuple[str, np.ndarray]], out_dir: str
+                  ) -> Tuple[Dict[str, np.ndarray], List[float], List[Dict[str, Any]]]:
+    """Deploy on the eval images and boxes, scored by the eval metric code (same sigmas)."""
+    deploy = _run_deploy(detector, images)
+    metric = trainer.build_metric()
+    metric.output_eval = out_dir
+    metric.reset()
+    count = len(deploy['keypoint'])
+    metric.update({'im_id': deploy['im_id'], 'center': deploy['center'],
+                   'scale': deploy['scale'], 'score': np.ones(count, np.float32)},
+                  {'keypoint': deploy['keypoint'],
+                   'score': deploy['keypoint'][:, :, 2].mean(axis=1)})
+    metric.accumulate()
+    with open(metric.res_file) as handle:
+        return deploy, metric.get_results()['keypoint'], json.load(handle)
+
+
+def _assert_agree(cfg: Dict[str, Any], detector: KeypointDetector,
+                  images: Dict[int, Tuple[str, np.ndarray]], out_dir: str) -> np.ndarray:
+    """Eval vs deploy: keypoints within 0.5 px and the same stats; returns the eval-to-deploy
+    instance index."""
     trainer, eval_stats, eval_results = _evaluate(cfg)
-    images = _val_boxes(trained_plier['data_dir'])
     assert sum(len(b) for _, b in images.values()) == len(trainer.eval_dataset) > 0
+    deploy, deploy_stats, deploy_results = _deploy_stats(trainer, detector, images, out_dir)
+    index = _match(eval_results, deploy['im_id'], deploy['center'])
+    assert len(deploy_results) == len(eval_results)
+    eval_kpts = _keypoints(eval_results)
+    diff = np.abs(deploy['keypoint'][index, :, :2] - eval_kpts[:, :, :2])
+    print(f'flip_test={detector.flip_test}: eval vs deploy max keypoint diff {diff.max():.6f} '
+          f'px, eval AP {eval_stats[0]:.6f}, deploy AP {deploy_stats[0]:.6f}')
+    assert diff.max() < DEPLOY_TOLERANCE_PX
+    np.testing.assert_allclose(deploy['keypoint'][index, :, 2], eval_kpts[:, :, 2], atol=1e-3)
+    assert round(deploy_stats[0], 3) == round(eval_stats[0], 3)
+    np.testing.assert_allclose(deploy_stats, eval_stats, atol=5e-4)
+    return index
+
+
+def test_eval_deploy_and_library_api_agree(trained_plier, plier_options, tmp_path) -> None:
+    cfg = _config(plier_options, trained_plier, str(tmp_path / 'eval'), flip_test=True)
+    images = _val_boxes(trained_plier['data_dir'])
+    _, eval_stats, eval_results = _evaluate(cfg)
 
     # the weights localise the pliers: AP above 0 and PCK far above a centre guess
     pck, guess_pck = _pck(eval_results, trained_plier['data_dir'])
@@ -144,66 +180,20 @@ def test_eval_deploy_and_library_api_agree(trained_plier, plier_options, tmp_pat
                              str(tmp_path / 'export'))
     with open(os.path.join(model_dir, INFER_CFG_NAME)) as handle:
         infer_cfg = yaml.safe_load(handle)
+    assert infer_cfg['flip_test'] is True
     detector = KeypointDetector(model_dir, batch_size=4, cpu_threads=1)
-    assert detector.codec.to_config() == infer_cfg['codec']
+    assert detector.flip_test and detector.codec.to_config() == infer_cfg['codec']
     assert infer_cfg['codec'] == build_object(cfg['codec'], 'codec', cfg).to_config()
 
-    # deploy on the same images and boxes, scored by the same metric code (same sigmas)
-    deploy = _run_deploy(detector, images)
-    metric = trainer.build_metric()
-    metric.output_eval = str(tmp_path / 'deploy')
-    metric.reset()
-    count = len(deploy['keypoint'])
-    metric.update({'im_id': deploy['im_id'], 'center': deploy['center'],
-                   'scale': deploy['scale'], 'score': np.ones(count, np.float32)},
-                  {'keypoint': deploy['keypoint'],
-                   'score': deploy['keypoint'][:, :, 2].mean(axis=1)})
-    metric.accumulate()
-    deploy_stats = metric.get_results()['keypoint']
-    with open(metric.res_file) as handle:
-        deploy_results = json.load(handle)
-
-    # the eval crops are the deploy crops: every eval result has a deploy instance
-    index = _match(eval_results, deploy['im_id'], deploy['center'])
-    assert len(deploy_results) == len(eval_results)
-    eval_kpts = _keypoints(eval_results)
-    diff = np.abs(deploy['keypoint'][index, :, :2] - eval_kpts[:, :, :2])
-    print(f'eval vs deploy: max keypoint diff {diff.max():.6f} px, eval AP {eval_stats[0]:.6f}, '
-          f'deploy AP {deploy_stats[0]:.6f}')
-    assert diff.max() < DEPLOY_TOLERANCE_PX
-    np.testing.assert_allclose(deploy['keypoint'][index, :, 2], eval_kpts[:, :, 2], atol=1e-3)
-    assert deploy_stats[0] == pytest.approx(eval_stats[0], abs=5e-4)
-    np.testing.assert_allclose(deploy_stats, eval_stats, atol=5e-4)
+    # flip test on (the config's default) and off give the same numbers in eval and deploy
+    index = _assert_agree(cfg, detector, images, str(tmp_path / 'deploy'))
+    no_flip = _config(plier_options, trained_plier, str(tmp_path / 'eval_plain'), flip_test=False)
+    _assert_agree(no_flip, KeypointDetector(model_dir, batch_size=4, cpu_threads=1,
+                                            flip_test=False), images, str(tmp_path / 'plain'))
 
     # the library API is the eval path itself
     model = init_model(cfg, cfg['weights'])
     api = np.concatenate([inference_topdown(model, path, boxes)
                           for path, boxes in images.values()])
-    np.testing.assert_allclose(api[index, :, :2], eval_kpts[:, :, :2], rtol=0,
-                               atol=API_TOLERANCE_PX)
-
-
-def test_library_api_matches_eval_with_flip_test(trained_plier, plier_options, tmp_path) -> None:
-    cfg = _config(plier_options, trained_plier, str(tmp_path / 'eval_flip'), flip_test=True)
-    _, _, eval_results = _evaluate(cfg)
-    images = _val_boxes(trained_plier['data_dir'])
-    model = init_model(cfg, cfg['weights'])
-    assert model.head.flip_test is True
-    api = np.concatenate([inference_topdown(model, path, boxes)
-                          for path, boxes in images.values()])
-    records = [model_record for path, boxes in images.values()
-               for model_record in _api_centers(cfg, path, boxes)]
-    im_ids = np.concatenate([[im_id] * len(boxes) for im_id, (_, boxes) in images.items()])
-    index = _match(eval_results, im_ids, np.asarray(records))
     np.testing.assert_allclose(api[index, :, :2], _keypoints(eval_results)[:, :, :2], rtol=0,
                                atol=API_TOLERANCE_PX)
-
-
-def _api_centers(cfg: Dict[str, Any], path: str, boxes: np.ndarray) -> List[np.ndarray]:
-    """The crop centres the library API's TopDownEvalAffine gives these boxes."""
-    from ppkpt.data.transforms.preprocess import TopDownEvalAffine
-
-    affine = TopDownEvalAffine(build_object(cfg['codec'], 'codec', cfg))
-    image = read_rgb(path)
-    return [affine.center_scale({'image': image, 'bbox': [x1, y1, x2 - x1, y2 - y1]})[0]
-            for x1, y1, x2, y2 in boxes]

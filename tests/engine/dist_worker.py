@@ -10,7 +10,6 @@ import paddle.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ppkpt.components  # noqa: E402,F401
 from helpers import PLIER_CONFIG, tiny_plier_options  # noqa: E402
 from ppkpt.core.workspace import load_config  # noqa: E402
 from ppkpt.engine.trainer import Trainer  # noqa: E402

@@ -5,7 +5,6 @@ import paddle
 import pytest
 from paddle.io.dataloader.collate import default_collate_fn
 
-import ppkpt.engine.optimizer  # noqa: F401  (registers the LR schedule tags the config uses)
 from ppkpt.core.workspace import create, load_config
 from ppkpt.data.datasets.coco_box import COCOBoxDataset
 from ppkpt.data.transforms.preprocess import DetResize, NormalizeImage, Permute

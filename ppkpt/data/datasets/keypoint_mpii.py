@@ -21,13 +21,14 @@ class KeypointTopDownMPIIDataset(KeypointTopDownBaseDataset):
     ``gt_joints``) and ``center`` are MATLAB 1-based and become 0-based. ``scale`` is the
     person height in units of 200 px; when ``center[0] != -1`` the centre moves down by
     ``15 * scale`` px and the scale grows by 1.25. The record scale is the square ``[s, s]``
-    converted to ``pixel_std`` units.
+    converted to ``pixel_std`` units. Unlabelled entries (``{image, center, scale}`` only, as in
+    MPII's test split) load for prediction with zero ``gt_joints`` and ``joints_vis``.
 
     Args:
         dataset_dir: root folder of the dataset.
         image_dir: image folder relative to ``dataset_dir``.
         anno_path: MPII json relative to ``dataset_dir``.
-        num_joints: K (16 for MPII); every entry must have K joints.
+        num_joints: K (16 for MPII); every labelled entry must have K joints.
         transform: built ops (callables) applied to each sample.
         pixel_std: pixels per ``scale`` unit in the records.
         skip_bad_images: skip unreadable images instead of raising (see the base class).

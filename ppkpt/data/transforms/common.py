@@ -67,7 +67,8 @@ class Decode:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file exists but cannot be decoded as an image.
+        ppkpt.image_io.ImageReadError: (a ValueError) the file is empty, truncated or cannot
+            be decoded; it names the file (see :func:`ppkpt.image_io.read_rgb`).
     """
 
     __category__ = 'transform'

@@ -7,9 +7,8 @@ Boxes are ``gt_bbox`` (M, 4) float32 x1 y1 x2 y2 in pixels of the current ``imag
 pixel (i, j) covers [j, j + 1) x [i, i + 1); a horizontal flip maps x to ``W - x``.
 """
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
-import cv2
 import numpy as np
 
 from ppkpt.core.workspace import serializable

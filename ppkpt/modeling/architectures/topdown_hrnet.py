@@ -115,19 +115,19 @@ class TopDownHRNet(nn.Layer):
         Returns:
             ``{'keypoint': (N, K, 3), 'score': (N,)}`` float32 arrays.
         """
-        heatmaps = self.test_heatmaps(image).numpy()
+        heatmaps = self.test_heatmaps(image)
         try:
             return self.head.decode(heatmaps, _as_array(center), _as_array(scale) * self.pixel_std)
         except ValueError as err:
             raise ValueError(f'TopDownHRNet: {err}') from err
 
-    def test_heatmaps(self, image: paddle.Tensor) -> paddle.Tensor:
-        """Heatmaps [N, K, H/4, W/4] used at evaluation, merged with the mirrored pass when the
+    def test_heatmaps(self, image: paddle.Tensor) -> np.ndarray:
+        """(N, K, H/4, W/4) heatmaps used at evaluation, merged with the mirrored pass when the
         head's ``flip_test`` is on (both passes run as one batch)."""
         if not self.head.flip_test:
-            return self.predict_heatmaps(image)
+            return self.predict_heatmaps(image).numpy()
         both = self.predict_heatmaps(paddle.concat([image, paddle.flip(image, axis=[3])]))
-        plain, mirrored = paddle.split(both, 2, axis=0)
+        plain, mirrored = np.split(both.numpy(), 2, axis=0)
         return self.head.merge_flip(plain, mirrored)
 
 

@@ -2,7 +2,6 @@
 
 Dimension names: N crops, C feature channels, K joints, H x W heatmap rows x columns.
 """
-import math
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
@@ -61,7 +60,8 @@ class TopDownHeatmapHead(nn.Layer):
         self.codec = codec
         self.loss = loss
         self.flip_test = flip_test
-        self.flip_index = flip_permutation(flip_perm or [], num_joints)
+        self.flip_pairs = [list(pair) for pair in flip_perm or []]
+        self.flip_index = flip_permutation(self.flip_pairs, num_joints)
         self.weight = self.create_parameter(
             [num_joints, in_channels, 1, 1], default_initializer=Normal(0.0, 0.001))
         self.bias = self.create_parameter([num_joints], is_bias=True,
@@ -81,16 +81,10 @@ class TopDownHeatmapHead(nn.Layer):
         self.codec.check_heatmap_size(heatmaps.shape)
         return self.loss(heatmaps, inputs)
 
-    def merge_flip(self, plain: paddle.Tensor, mirrored: paddle.Tensor) -> paddle.Tensor:
-        """Average [N, K, H, W] heatmaps with those of the mirrored crops, mirrored back.
-
-        Mirroring back reverses W, swaps the flip pairs and moves the maps
-        ``codec.flip_shift`` pixels right (linear interpolation for a fractional shift;
-        column 0 keeps its value).
-        """
-        index = paddle.to_tensor(self.flip_index, dtype='int64')
-        back = paddle.gather(paddle.flip(mirrored, axis=[3]), index, axis=1)
-        return (plain + _shift_right(back, self.codec.flip_shift)) * 0.5
+    def merge_flip(self, plain: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+        """Average (N, K, H, W) heatmaps with those of the mirrored crops, mirrored back and
+        aligned as the codec says (:meth:`HeatmapCodec.merge_flip`, which deploy calls too)."""
+        return self.codec.merge_flip(plain, mirrored, self.flip_pairs)
 
     def decode(self, heatmaps: np.ndarray, centers: np.ndarray, scales_px: np.ndarray
                ) -> Dict[str, np.ndarray]:
@@ -106,13 +100,3 @@ class TopDownHeatmapHead(nn.Layer):
         """
         keypoints = self.codec.decode_to_image(heatmaps, centers, scales_px)
         return {'keypoint': keypoints, 'score': keypoints[:, :, 2].mean(axis=1)}
-
-
-def _shift_right(maps: paddle.Tensor, shift: float) -> paddle.Tensor:
-    """Move [N, K, H, W] maps ``shift`` (in [0, 1]) pixels toward +W; column 0 is repeated."""
-    if shift <= 0.0:
-        return maps
-    whole = paddle.concat([maps[:, :, :, :1], maps[:, :, :, :-1]], axis=3)
-    if math.isclose(shift, 1.0):
-        return whole
-    return maps * (1.0 - shift) + whole * shift

@@ -1,11 +1,13 @@
 """KeypointTopDownMPIIDataset on the real MPII fixture."""
 import json
+import logging
 import os
 
 import numpy as np
 import pytest
 
 from ppkpt.data.datasets.keypoint_mpii import KeypointTopDownMPIIDataset
+from ppkpt.image_io import ImageReadError
 
 MPII_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'mpii')
 
@@ -69,3 +71,75 @@ def test_missing_image_is_named(tmp_path):
     ds = mpii(dataset_dir=str(tmp_path), anno_path='anno.json')
     with pytest.raises(FileNotFoundError, match=r'image not found: .*005808361\.jpg'):
         ds.parse_dataset()
+
+
+def unlabelled_copy(tmp_path, labelled=None):
+    """The fixture's json without joints (MPII's test split), in ``tmp_path``; entry indices in
+    ``labelled`` keep theirs."""
+    entries = load_entries()
+    for i, entry in enumerate(entries):
+        if i not in (labelled or {}):
+            del entry['joints'], entry['joints_vis']
+    (tmp_path / 'test.json').write_text(json.dumps(entries))
+    return mpii(dataset_dir=str(tmp_path), image_dir=MPII_DIR, anno_path='test.json'), entries
+
+
+def test_unlabelled_entries_load_for_prediction(tmp_path):
+    ds, entries = unlabelled_copy(tmp_path)
+    assert len(ds) == 5
+    sample = ds[0]
+    assert sample['image'].shape == (720, 1280, 3)
+    np.testing.assert_array_equal(sample['gt_joints'], np.zeros((16, 3), np.float32))
+    np.testing.assert_array_equal(sample['joints_vis'], np.zeros((16, 3), np.float32))
+    s = entries[0]['scale']
+    np.testing.assert_allclose(sample['center'],
+                               [entries[0]['center'][0] - 1, entries[0]['center'][1] + 15 * s - 1],
+                               rtol=1e-6)
+
+
+def test_a_labelled_entry_among_unlabelled_ones_keeps_its_checks(tmp_path):
+    ds, entries = unlabelled_copy(tmp_path, labelled={3})
+    np.testing.assert_allclose(ds.db[3]['gt_joints'][:, :2], np.array(entries[3]['joints']) - 1)
+    entries[3]['joints'] = entries[3]['joints'][:15]
+    (tmp_path / 'test.json').write_text(json.dumps(entries))
+    ds = mpii(dataset_dir=str(tmp_path), image_dir=MPII_DIR, anno_path='test.json')
+    with pytest.raises(ValueError, match=r"test\.json entry 3 \(image '004645041\.jpg'\) has 15 "
+                                         r"keypoints but num_joints is 16"):
+        len(ds)
+
+
+def copy_with_bad_images(tmp_path, bad):
+    """The fixture with the images named in ``bad`` overwritten by their bytes."""
+    for name in os.listdir(MPII_DIR):
+        (tmp_path / name).write_bytes(open(os.path.join(MPII_DIR, name), 'rb').read())
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    return str(tmp_path)
+
+
+def test_zero_byte_and_truncated_images_raise_naming_the_file(tmp_path):
+    with open(os.path.join(MPII_DIR, '051423444.jpg'), 'rb') as f:
+        truncated = f.read()[:-100]
+    root = copy_with_bad_images(tmp_path, {'052475643.jpg': b'', '051423444.jpg': truncated})
+    ds = mpii(dataset_dir=root)
+    with pytest.raises(ImageReadError) as info:
+        ds[1]
+    assert info.value.path == os.path.join(root, '052475643.jpg')
+    assert str(info.value).endswith('052475643.jpg: empty file (0 bytes)')
+    with pytest.raises(ImageReadError, match=r'051423444\.jpg: truncated JPEG'):
+        ds[2]
+    assert ds.num_skipped == 0
+
+
+def test_skip_bad_images_counts_and_warns_naming_each_file(tmp_path, caplog):
+    root = copy_with_bad_images(tmp_path, {'052475643.jpg': b'', '051423444.jpg': b'\xff\xd8'})
+    ds = mpii(dataset_dir=root, skip_bad_images=True)
+    with caplog.at_level(logging.WARNING, logger='ppkpt.data.datasets.base'):
+        assert ds[1]['im_id'] == 4645041               # samples 1 and 2 skipped
+        assert ds[2]['im_id'] == 4645041
+    assert ds.num_skipped == 3
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 3
+    assert messages[0].startswith(f'KeypointTopDownMPIIDataset: skipping unreadable image '
+                                  f'{os.path.join(root, "052475643.jpg")} (sample 1): ')
+    assert all('051423444.jpg (sample 2): ' in message for message in messages[1:])

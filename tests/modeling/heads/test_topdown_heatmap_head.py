@@ -5,7 +5,6 @@ network would predict), merged by the head's flip test and decoded; the mean sig
 input pixels is the bias the flip alignment leaves.
 """
 import numpy as np
-import paddle
 import pytest
 
 from ppkpt.codecs.heatmap import HeatmapCodec
@@ -28,7 +27,7 @@ def flip_test_error(codec: HeatmapCodec, samples: int = 200, seed: int = 0) -> n
     visible = np.ones(17)
     plain = np.stack([codec.encode(j, visible)['target'] for j in joints])
     flipped = np.stack([codec.encode(j, visible)['target'] for j in mirrored])
-    merged = head.merge_flip(paddle.to_tensor(plain), paddle.to_tensor(flipped)).numpy()
+    merged = head.merge_flip(plain, flipped)
     keypoints, _ = codec.decode(merged)
     return keypoints - joints
 

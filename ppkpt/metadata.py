@@ -43,7 +43,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ['KeypointMeta', 'DEFAULT_SIGMA', 'COCO17_SIGMAS', 'CONFIG_KEYS', 'PRESETS',
-           'default_colors', 'derive_flip_pairs', 'fill_config']
+           'default_colors', 'derive_flip_pairs', 'fill_config', 'check_per_joint',
+           'check_sigmas']
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,26 @@ def default_colors(count: int) -> List[List[int]]:
         r, g, b = colorsys.hsv_to_rgb(i / max(count, 1), 1.0, 1.0)
         colors.append([int(round(b * 255)), int(round(g * 255)), int(round(r * 255))])
     return colors
+
+
+def check_per_joint(values: Sequence[float], num_joints: int, key: str,
+                    is_valid: Callable[[float], bool], rule: str) -> None:
+    """Check a list of K per-joint numbers, naming ``key`` and the bad entry.
+
+    Raises:
+        ValueError: e.g. ``sigmas has 15 values but num_joints is 17``.
+    """
+    if len(values) != num_joints:
+        raise ValueError(f'{key} has {len(values)} values but num_joints is {num_joints}')
+    for i, value in enumerate(values):
+        if not is_valid(value):
+            raise ValueError(f'{key}[{i}] = {value} must be {rule}')
+
+
+def check_sigmas(sigmas: Sequence[float], num_joints: int) -> np.ndarray:
+    """(K,) float64 OKS sigmas after checking there are K positive values."""
+    check_per_joint(sigmas, num_joints, 'sigmas', lambda v: v > 0, 'positive')
+    return np.asarray(sigmas, dtype=np.float64)
 
 
 def _int_pairs(value: Sequence[Sequence[Any]], key: str) -> List[List[int]]:
@@ -436,15 +457,8 @@ class KeypointMeta:
 
     def _check_per_joint(self, values: Optional[List[float]], key: str,
                          is_valid: Callable[[float], bool], rule: str) -> None:
-        """Check an optional list of K per-joint numbers, naming ``key`` and the bad entry."""
-        if values is None:
-            return
-        if len(values) != self.num_joints:
-            raise ValueError(f'{key} has {len(values)} values but num_joints is '
-                             f'{self.num_joints}')
-        for i, value in enumerate(values):
-            if not is_valid(value):
-                raise ValueError(f'{key}[{i}] = {value} must be {rule}')
+        if values is not None:
+            check_per_joint(values, self.num_joints, key, is_valid, rule)
 
     def _validate_sigmas(self) -> None:
         self._check_per_joint(self.sigmas, 'sigmas', lambda v: v > 0, 'positive')

@@ -13,7 +13,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.data.coco import annotation_box_xywh
-from ppkpt.metadata import KeypointMeta
+from ppkpt.metadata import check_sigmas
 from ppkpt.metrics.keypoint_results import KeypointResults, to_numpy
 from ppkpt.metrics.oks import oks_nms
 
@@ -129,7 +129,7 @@ class KeyPointTopDownCOCOEval(KeypointResults):
         if sigmas is None:
             raise ValueError(f'KeyPointTopDownCOCOEval needs {num_joints} OKS sigmas: set '
                              f'`sigmas` or a `keypoint_preset` that has them in the config')
-        self.sigmas = KeypointMeta(num_joints, sigmas=sigmas).oks_sigmas()
+        self.sigmas = check_sigmas(sigmas, num_joints)
         self.pixel_std = pixel_std
         self.reset()
 

@@ -16,6 +16,7 @@ from ppkpt.metadata import CONFIG_KEYS, fill_config
 
 COMPONENT_MODULES = (
     'ppkpt.codecs.heatmap',
+    'ppkpt.codecs.associative_embedding',
     'ppkpt.data.datasets.keypoint_coco',
     'ppkpt.data.datasets.keypoint_mpii',
     'ppkpt.data.datasets.coco_box',
@@ -33,6 +34,7 @@ COMPONENT_MODULES = (
     'ppkpt.modeling.architectures.centernet',
     'ppkpt.modeling.losses.keypoint_mse',
     'ppkpt.modeling.losses.centernet_loss',
+    'ppkpt.modeling.losses.ae_loss',
     'ppkpt.metrics.coco_keypoints',
     'ppkpt.metrics.mpii_pckh',
     'ppkpt.metrics.coco_bbox',

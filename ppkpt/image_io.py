@@ -47,7 +47,7 @@ class ImageReadError(ValueError):
         self.reason = reason
 
     def __reduce__(self) -> Tuple[type, Tuple[str, str], Dict[str, Any]]:
-        """Pickle with both arguments (and any notes), so the error crosses processes."""
+        """Pickle with both arguments (and the attributes), so the error crosses processes."""
         return type(self), (self.path, self.reason), self.__dict__
 
 

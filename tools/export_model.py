@@ -3,7 +3,8 @@
     python tools/export_model.py -c CONFIG -o weights=output/NAME/model_final.pdparams [--output_dir output_inference] [--onnx]
 
 The files go to ``{output_dir}/{config name}/``. Export builds only the model: it never opens
-dataset files.
+dataset files. PaddleDetection's ``--export_serving_model``, ``--for_fd`` and ``--slim_config``
+are accepted and fail with a one-line error when given (ppkpt does not implement them).
 """
 import logging
 import os
@@ -16,11 +17,17 @@ from ppkpt.engine.trainer import Trainer
 logger = logging.getLogger('ppkpt')
 
 
+def build_parser() -> ArgsParser:
+    """The CLI of this tool."""
+    parser = ArgsParser(__doc__, tool='export')
+    parser.add_argument('--output_dir', default='output_inference')
+    parser.add_bool('--onnx', help='also write model.onnx (paddle2onnx)')
+    return parser
+
+
 @exit_on_config_error
 def main() -> None:
-    parser = ArgsParser(__doc__)
-    parser.add_argument('--output_dir', default='output_inference')
-    parser.add_argument('--onnx', action='store_true', help='also write model.onnx (paddle2onnx)')
+    parser = build_parser()
     args = parser.parse_args()
     cfg = prepare_run(args)
     if not cfg.get('weights'):

@@ -7,6 +7,11 @@ detector (``--det_model_dir``), or else the whole image as one box.
     python tools/infer.py -c CONFIG -o weights=PATH --infer_img a.jpg [--output_dir output]
     python tools/infer.py -c CONFIG -o weights=PATH --infer_dir images/ --det_model_dir DET
     python tools/infer.py -c CONFIG -o weights=PATH --infer_dir images/ --bbox_file dets.json
+    python tools/infer.py -c CONFIG -o weights=PATH --infer_dir images/ --infer_list names.txt
+
+PaddleDetection's infer flags are accepted (``--visualize False``, ``--save_results True``, ...);
+those ppkpt does not implement warn or fail (``ppkpt.core.cli.TOOL_FLAGS['infer']``, listed in
+docs/deploy.md).
 """
 import json
 import logging
@@ -85,9 +90,27 @@ def predict(model: Any, images: List[str], box_source: Optional[BoxSource]
     return results
 
 
-def save_results(results: List[Dict[str, Any]], meta: KeypointMeta, output_dir: str,
-                 threshold: float) -> None:
-    """Write one overlay image per input and ``keypoints.json`` into ``output_dir``."""
+def images_from_list(infer_dir: str, infer_list: str) -> List[str]:
+    """The images named one per line in ``infer_list``, relative to ``infer_dir``
+    (PaddleDetection's ``--infer_list``); blank lines are skipped.
+
+    Raises:
+        FileNotFoundError: the list or a listed image does not exist (named).
+    """
+    if not os.path.isfile(infer_list):
+        raise FileNotFoundError(f'--infer_list not found: {infer_list}')
+    with open(infer_list, encoding='utf-8') as handle:
+        names = [line.strip() for line in handle if line.strip()]
+    images = [os.path.join(infer_dir, name) for name in names]
+    missing = [path for path in images if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f'--infer_list {infer_list} names missing images: {missing}')
+    return images
+
+
+def save_overlays(results: List[Dict[str, Any]], meta: KeypointMeta, output_dir: str,
+                  threshold: float) -> None:
+    """Write one overlay image per input into ``output_dir``."""
     os.makedirs(output_dir, exist_ok=True)
     for result in results:
         image = cv2.imread(result['image_file'])
@@ -102,23 +125,49 @@ def save_results(results: List[Dict[str, Any]], meta: KeypointMeta, output_dir: 
         out_path = os.path.join(output_dir, os.path.basename(result['image_file']))
         cv2.imwrite(out_path, drawn)
         logger.info('Saved %s', out_path)
+
+
+def save_json(results: List[Dict[str, Any]], meta: KeypointMeta, output_dir: str) -> None:
+    """Write ``keypoints.json`` (keypoint names and every result) into ``output_dir``."""
+    os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, 'keypoints.json'), 'w') as f:
         json.dump({'keypoint_names': meta.names, 'results': results}, f)
 
 
-@exit_on_config_error
-def main() -> None:
-    parser = ArgsParser(__doc__)
-    parser.add_argument('--infer_img', default=None)
-    parser.add_argument('--infer_dir', default=None)
+def build_parser() -> ArgsParser:
+    """The CLI of this tool."""
+    parser = ArgsParser(__doc__, tool='infer')
+    parser.add_argument('--infer_img', default=None, help='one image (wins over --infer_dir)')
+    parser.add_argument('--infer_dir', default=None, help='a directory of images')
+    parser.add_argument('--infer_list', default=None,
+                        help='a text file of image names in --infer_dir, one per line')
     parser.add_argument('--output_dir', default='output')
-    parser.add_argument('--draw_threshold', type=float, default=0.3)
+    parser.add_argument('--draw_threshold', type=float, default=0.3,
+                        help='joint score to draw (PaddleDetection: 0.5)')
+    parser.add_bool('--visualize', default=True, help='write the overlay images')
+    parser.add_bool('--save_results', default=True, help='write keypoints.json')
     parser.add_argument('--bbox_file', default=None, help='COCO-results json of person boxes')
     parser.add_argument('--det_model_dir', default=None, help='exported detector for the boxes')
     parser.add_argument('--det_threshold', type=float, default=0.5,
                         help='minimum box score (bbox_file or detector)')
+    return parser
+
+
+def _input_images(parser: ArgsParser, args: Any) -> List[str]:
+    """``--infer_img``, else the ``--infer_list`` names in ``--infer_dir``, else every image
+    in ``--infer_dir``."""
+    if args.infer_list and not args.infer_img:
+        if not args.infer_dir:
+            parser.error('--infer_list needs --infer_dir')
+        return images_from_list(args.infer_dir, args.infer_list)
+    return list_images(args.infer_img, args.infer_dir, ('--infer_img', '--infer_dir'))
+
+
+@exit_on_config_error
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
-    images = list_images(args.infer_img, args.infer_dir, ('--infer_img', '--infer_dir'))
+    images = _input_images(parser, args)
     cfg = prepare_run(args)
     if not cfg.get('weights'):
         parser.error('pass the weights with -o weights=PATH')
@@ -129,7 +178,11 @@ def main() -> None:
         box_source = boxes_from_detector(args.det_model_dir, args.det_threshold)
     model = init_model(cfg, cfg['weights'])
     results = predict(model, images, box_source)
-    save_results(results, KeypointMeta.from_config(cfg), args.output_dir, args.draw_threshold)
+    meta = KeypointMeta.from_config(cfg)
+    if args.visualize:
+        save_overlays(results, meta, args.output_dir, args.draw_threshold)
+    if args.save_results:
+        save_json(results, meta, args.output_dir)
 
 
 if __name__ == '__main__':

@@ -14,19 +14,23 @@ from ppkpt.engine.checkpoint import Snapshot, SnapshotError, load_resume
 from ppkpt.engine.env import prepare_run
 from ppkpt.engine.trainer import Trainer
 
-FLAGS = ('amp', 'use_vdl', 'vdl_log_dir')
+FLAGS = ('amp', 'use_vdl', 'vdl_log_dir', 'save_prediction_only')
 
 
 @exit_on_config_error
 def main() -> None:
-    parser = ArgsParser(__doc__)
-    parser.add_argument('--eval', action='store_true', help='evaluate at every snapshot')
+    parser = ArgsParser(__doc__, tool='train')
+    parser.add_bool('--eval', help='evaluate at every snapshot')
     parser.add_argument('-r', '--resume', default=None,
                         help='run folder (its newest complete snapshot) or snapshot to resume, '
                              'e.g. output/x or output/x/9')
-    parser.add_argument('--amp', action='store_true', help='fp16 mixed precision (GPU only)')
-    parser.add_argument('--use_vdl', action='store_true', help='write VisualDL scalars')
+    parser.add_bool('--amp', help='fp16 mixed precision (GPU only)')
+    parser.add_bool('--use_vdl', help='write VisualDL scalars')
     parser.add_argument('--vdl_log_dir', default='vdl_log_dir/scalar')
+    parser.add_bool('--enable_ce', help="PaddleDetection's fixed-seed run: --seed 0 unless "
+                                        '--seed is given')
+    parser.add_bool('--save_prediction_only', default=None,
+                    help='the evaluation at each snapshot only writes the predictions')
     args = parser.parse_args()
     cfg = prepare_run(args, FLAGS)
     snapshot = _load_snapshot(args.resume) if args.resume else None

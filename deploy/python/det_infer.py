@@ -8,6 +8,7 @@ pixels and output 1 is ``bbox_num`` [N] (boxes per image).
         --image_file street.jpg [--threshold 0.5] [--output_dir output] [--save_results]
 """
 import argparse
+import logging
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
@@ -19,12 +20,15 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
-                                    deploy_parser, run_on_input, write_json)
-from deploy.python.predictor import Predictor, StageTimer, find_model_files  # noqa: E402
+                                    deploy_parser, is_empty, read_image_or_copy, run_cli,
+                                    run_on_input, trt_options, write_json)
+from deploy.python.predictor import (Predictor, StageTimer, TensorRTOptions,  # noqa: E402
+                                     find_model_files)
 from ppkpt.data.transforms.preprocess import build_preprocess  # noqa: E402
-from ppkpt.image_io import read_rgb  # noqa: E402
 
 __all__ = ['Detector', 'DETECTOR_INPUTS', 'main']
+
+logger = logging.getLogger('ppkpt.deploy')
 
 DETECTOR_INPUTS = ('image', 'im_shape', 'scale_factor')
 
@@ -44,9 +48,11 @@ class Detector:
             every box. It removes the duplicate peaks that a briefly trained NMS-free
             detector (CenterNet) can give for one object.
         timer: collects ``det_pre``, ``det_infer`` and ``det_post`` times; a new one if None.
+        trt: TensorRT options for a ``trt_*`` run mode.
 
     Raises:
         FileNotFoundError: when the model directory or a model file is missing.
+        OptionError: when the device or run mode cannot be used (see ``Predictor``).
         ValueError: when the model wants an input other than ``image``, ``im_shape`` and
             ``scale_factor``.
     """
@@ -54,10 +60,12 @@ class Detector:
     def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
                  cpu_threads: int = 2, enable_mkldnn: bool = True, threshold: float = 0.5,
                  class_ids: Optional[Sequence[int]] = None, nms_iou: float = 1.0,
-                 timer: Optional[StageTimer] = None) -> None:
+                 timer: Optional[StageTimer] = None,
+                 trt: Optional[TensorRTOptions] = None) -> None:
         if not 0.0 < nms_iou <= 1.0:
             raise ValueError(f'nms_iou must be in (0, 1], got {nms_iou}')
-        self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn, 1)
+        self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn, 1,
+                                   trt)
         unknown = [n for n in self.predictor.input_names if n not in DETECTOR_INPUTS]
         if unknown:
             raise ValueError(f'{model_dir}: model inputs {unknown} are not supported; a detector '
@@ -79,8 +87,12 @@ class Detector:
         Returns:
             (M, 6) float32 boxes (class_id, score, x1, y1, x2, y2) in image pixels, with
             score >= ``threshold``, class in ``class_ids`` and no higher-scored box of the same
-            class overlapping by more than ``nms_iou``, sorted by descending score.
+            class overlapping by more than ``nms_iou``, sorted by descending score. An empty
+            image (no pixels) gives no box and a warning.
         """
+        if is_empty(image):
+            logger.warning('empty image (shape %s): no boxes', getattr(image, 'shape', None))
+            return np.zeros((0, 6), np.float32)
         with self.timer.stage('det_pre'):
             record = self.preprocess({'image': image,
                                       'im_shape': np.asarray(image.shape[:2], np.float32),
@@ -151,27 +163,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--threshold', type=float, default=0.5, help='minimum box score')
     parser.add_argument('--nms_iou', type=float, default=1.0,
                         help='per-class NMS IoU applied to the kept boxes (1.0: off)')
-    parser.add_argument('--save_results', action='store_true', help='write det_results.json')
+    parser.add_bool('--save_results', help='write det_results.json')
     return parser
 
 
-def _run_images(detector: Detector, files: List[str], output_dir: str) -> List[Dict[str, Any]]:
+def _run_images(detector: Detector, files: List[str], args: argparse.Namespace
+                ) -> List[Dict[str, Any]]:
+    """Draw the boxes of each image into ``--output_dir``; an unreadable one is copied
+    unchanged."""
     results = []
     for path in files:
-        image = read_rgb(path)
+        image = read_image_or_copy(path, args.output_dir)
+        if image is None:
+            results.append({'image': path, 'boxes': [], 'skipped': 'unreadable image'})
+            continue
         boxes = detector.predict(image)
-        canvas = draw_boxes(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), boxes, detector.label_list)
-        cv2.imwrite(os.path.join(output_dir, os.path.basename(path)), canvas)
+        if args.save_images:
+            canvas = draw_boxes(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), boxes,
+                                detector.label_list)
+            cv2.imwrite(os.path.join(args.output_dir, os.path.basename(path)), canvas)
         results.append({'image': path, 'boxes': _box_records(boxes)})
     return results
 
 
 def _run_video(detector: Detector, source: VideoSource, output_dir: str
                ) -> List[Dict[str, Any]]:
+    """Draw the boxes of every frame into ``<output_dir>/<name>.mp4``; an empty frame becomes
+    a black frame (logged)."""
     sink = VideoSink(os.path.join(output_dir, f'{source.name}.mp4'), source.fps, source.size)
     results = []
     try:
         for index, frame in enumerate(source):
+            if is_empty(frame):
+                logger.warning('%s: frame %d is empty; written as a black frame without '
+                               'annotations', source.label, index)
+                sink.write(sink.blank())
+                results.append({'frame': index, 'boxes': [], 'skipped': 'empty frame'})
+                continue
             boxes = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             sink.write(draw_boxes(frame, boxes, detector.label_list))
             results.append({'frame': index, 'boxes': _box_records(boxes)})
@@ -186,9 +214,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     find_model_files(args.model_dir)
     detector, results, seconds = run_on_input(
         args, lambda _: Detector(args.model_dir, args.device, args.run_mode, args.cpu_threads,
-                                 args.enable_mkldnn, args.threshold, nms_iou=args.nms_iou),
+                                 args.enable_mkldnn, args.threshold, nms_iou=args.nms_iou,
+                                 trt=trt_options(args)),
         lambda model, source: _run_video(model, source, args.output_dir),
-        lambda model, files: _run_images(model, files, args.output_dir))
+        lambda model, files: _run_images(model, files, args))
     output: Dict[str, Any] = {'results': results}
     add_benchmark(args, output, [detector.timer], len(results), seconds)
     if args.save_results:
@@ -198,4 +227,4 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

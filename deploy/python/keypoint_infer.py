@@ -7,6 +7,7 @@ The CLI treats the whole image (or frame) as the person box. Dimension names: P 
 K joints, H x W heatmap rows x columns.
 """
 import argparse
+import logging
 import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
@@ -17,19 +18,67 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
-                                    deploy_parser, run_on_input, str2bool, write_json)
+                                    deploy_parser, is_empty, read_image_or_copy, run_cli,
+                                    run_on_input, trt_options, write_json)
 from deploy.python.predictor import (InferConfig, Predictor, StageTimer,  # noqa: E402
-                                     find_model_files)
+                                     TensorRTOptions, find_model_files)
 from ppkpt.codecs import KeypointCodec, build_codec  # noqa: E402
 from ppkpt.data.transforms.preprocess import TopDownEvalAffine, build_preprocess  # noqa: E402
-from ppkpt.image_io import read_rgb  # noqa: E402
+from ppkpt.geometry import clip_box_xywh  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
 from ppkpt.visualize import draw_keypoints  # noqa: E402
 
-__all__ = ['KeypointDetector', 'ARCH_KINDS', 'main']
+__all__ = ['KeypointDetector', 'ARCH_KINDS', 'usable_boxes', 'main']
+
+logger = logging.getLogger('ppkpt.deploy')
 
 ARCH_KINDS = {'TopDownHRNet': 'topdown', 'HRNet': 'topdown'}
 """infer_cfg ``arch`` -> pipeline kind; ``HRNet`` is what PaddleDetection writes."""
+
+
+def usable_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which boxes can be cropped from a ``width`` x ``height`` image.
+
+    A box is dropped (with a debug log naming it and why) when a coordinate is not finite, it
+    is inverted (x2 < x1 or y2 < y1), it is under 1 px wide or high, under 1 px of it lies
+    inside the image, or the clipping the crop applies (:func:`ppkpt.geometry.clip_box_xywh`)
+    leaves it under 1 px wide or high. Such boxes would otherwise be decoded into NaN
+    keypoints, every joint on one point, a crop turned 180 degrees or keypoints off the image.
+
+    Args:
+        boxes: (P, 4) boxes (x1, y1, x2, y2) in pixels.
+        width: image width in pixels.
+        height: image height in pixels.
+
+    Returns:
+        (P,) bool mask of the boxes kept.
+    """
+    array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    keep = np.zeros(len(array), dtype=bool)
+    for index, box in enumerate(array):
+        problem = _box_problem(box, width, height)
+        if problem is None:
+            keep[index] = True
+        else:
+            logger.debug('box %d %s dropped: %s', index, box.tolist(), problem)
+    return keep
+
+
+def _box_problem(box: np.ndarray, width: int, height: int) -> Optional[str]:
+    """Why the (4,) xyxy ``box`` cannot be cropped, or None."""
+    if not np.isfinite(box).all():
+        return 'a coordinate is not finite'
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if x2 < x1 or y2 < y1:
+        return 'inverted (x2 < x1 or y2 < y1)'
+    if x2 - x1 < 1.0 or y2 - y1 < 1.0:
+        return 'under 1 px wide or high'
+    if min(x2, width) - max(x1, 0.0) < 1.0 or min(y2, height) - max(y1, 0.0) < 1.0:
+        return f'outside the {width}x{height} image'
+    clipped = clip_box_xywh([x1, y1, x2 - x1, y2 - y1], width, height)
+    if clipped is None or clipped[2] < 1.0 or clipped[3] < 1.0:
+        return 'under 1 px wide or high after clipping to the image'
+    return None
 
 
 class KeypointDetector:
@@ -53,9 +102,11 @@ class KeypointDetector:
             evaluation does; None follows ``infer_cfg.yml`` (``flip_test``, written from the
             head at export; False for exports that do not say). It doubles the model's work.
         timer: collects ``kpt_pre``, ``kpt_infer`` and ``kpt_post`` times; a new one if None.
+        trt: TensorRT options for a ``trt_*`` run mode.
 
     Raises:
         FileNotFoundError: when the model directory or a model file is missing.
+        OptionError: when the device or run mode cannot be used (see ``Predictor``).
         ValueError: when the ``arch`` is not supported or ``Preprocess`` has no
             ``TopDownEvalAffine``.
     """
@@ -63,9 +114,10 @@ class KeypointDetector:
     def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
                  batch_size: int = 1, cpu_threads: int = 2, enable_mkldnn: bool = True,
                  use_dark: Optional[bool] = None, flip_test: Optional[bool] = None,
-                 timer: Optional[StageTimer] = None) -> None:
+                 timer: Optional[StageTimer] = None,
+                 trt: Optional[TensorRTOptions] = None) -> None:
         self.predictor = Predictor(model_dir, device, run_mode, cpu_threads, enable_mkldnn,
-                                   2 * batch_size)
+                                   2 * batch_size, trt)
         cfg = self.predictor.infer_cfg
         source = f'{model_dir}/infer_cfg.yml'
         if cfg.arch not in ARCH_KINDS:
@@ -113,14 +165,26 @@ class KeypointDetector:
                 ) -> Tuple[np.ndarray, np.ndarray]:
         """Keypoints of every person box in ``image``.
 
+        Boxes that :func:`usable_boxes` rejects are dropped (debug log) and not decoded; pass
+        the boxes through :func:`usable_boxes` first to keep rows aligned with them. An empty
+        image (no pixels) gives no person and a warning.
+
         Args:
             image: (H, W, 3) uint8 RGB image.
             boxes: (P, 4+) boxes (x1, y1, x2, y2, ...) in pixels; None uses the whole image.
 
         Returns:
-            keypoints: (P, K, 3) float32 (x, y, score) in image pixels.
-            scores: (P,) float32 mean joint score per person.
+            keypoints: (P', K, 3) float32 (x, y, score) in image pixels, one row per kept box.
+            scores: (P',) float32 mean joint score per person.
+
+        Raises:
+            ValueError: when ``image`` is not (H, W, 3).
         """
+        if is_empty(image):
+            logger.warning('empty image (shape %s): no keypoints', getattr(image, 'shape', None))
+            return self._no_persons()
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f'expected an (H, W, 3) RGB image, got shape {image.shape}')
         records = self._records(image, boxes)
         keypoints, scores = [], []
         for start in range(0, len(records), self.batch_size):
@@ -135,8 +199,11 @@ class KeypointDetector:
             keypoints.append(kpts)
             scores.append(kpts[:, :, 2].mean(axis=1))
         if not keypoints:
-            return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
+            return self._no_persons()
         return np.concatenate(keypoints), np.concatenate(scores)
+
+    def _no_persons(self) -> Tuple[np.ndarray, np.ndarray]:
+        return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
 
     def _heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """(B, K, H, W) heatmaps of (B, 3, h, w) crops, merged with the mirrored crops' heatmaps
@@ -150,13 +217,14 @@ class KeypointDetector:
 
     @staticmethod
     def _records(image: np.ndarray, boxes: Optional[np.ndarray]) -> List[Dict[str, Any]]:
-        """One preprocessing record per box: the image and its (x, y, w, h) box."""
+        """One preprocessing record per usable box: the image and its (x, y, w, h) box."""
         if boxes is None:
             return [{'image': image}]
         array = np.asarray(boxes, dtype=np.float64)
         if array.size == 0:
             return []
         xyxy = array.reshape(len(array), -1)[:, :4]
+        xyxy = xyxy[usable_boxes(xyxy, image.shape[1], image.shape[0])]
         return [{'image': image, 'bbox': [x1, y1, x2 - x1, y2 - y1]} for x1, y1, x2, y2 in xyxy]
 
     def _decode(self, heatmaps: np.ndarray, chunk: List[Dict[str, Any]]) -> np.ndarray:
@@ -189,25 +257,38 @@ def _draw(detector: KeypointDetector, frame_bgr: np.ndarray, keypoints: np.ndarr
 
 def _run_images(detector: KeypointDetector, files: List[str], args: argparse.Namespace
                 ) -> List[Dict[str, Any]]:
+    """Annotate each image into ``--output_dir``; an unreadable one is copied unchanged."""
     import cv2
     results = []
     for path in files:
-        image = read_rgb(path)
+        image = read_image_or_copy(path, args.output_dir)
+        if image is None:
+            results.append({'image': path, 'persons': [], 'skipped': 'unreadable image'})
+            continue
         keypoints, scores = detector.predict(image)
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        out_path = os.path.join(args.output_dir, os.path.basename(path))
-        cv2.imwrite(out_path, _draw(detector, bgr, keypoints, args.threshold))
+        if args.save_images:
+            bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            out_path = os.path.join(args.output_dir, os.path.basename(path))
+            cv2.imwrite(out_path, _draw(detector, bgr, keypoints, args.threshold))
         results.append({'image': path, 'persons': _person_records(keypoints, scores)})
     return results
 
 
 def _run_video(detector: KeypointDetector, source: VideoSource, args: argparse.Namespace
                ) -> List[Dict[str, Any]]:
+    """Annotate every frame into ``<output_dir>/<name>.mp4``; an empty frame becomes a black
+    frame (logged)."""
     import cv2
     sink = VideoSink(os.path.join(args.output_dir, f'{source.name}.mp4'), source.fps, source.size)
     results = []
     try:
         for index, frame in enumerate(source):
+            if is_empty(frame):
+                logger.warning('%s: frame %d is empty; written as a black frame without '
+                               'annotations', source.label, index)
+                sink.write(sink.blank())
+                results.append({'frame': index, 'persons': [], 'skipped': 'empty frame'})
+                continue
             keypoints, scores = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             sink.write(_draw(detector, frame, keypoints, args.threshold))
             results.append({'frame': index, 'persons': _person_records(keypoints, scores)})
@@ -221,11 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = deploy_parser(__doc__, [('--model_dir', 'exported keypoint model directory')])
     parser.add_argument('--batch_size', type=int, default=1, help='crops per predictor call')
     parser.add_argument('--threshold', type=float, default=0.5, help='joint score to draw')
-    parser.add_argument('--save_results', action='store_true', help='write keypoint_results.json')
-    parser.add_argument('--use_dark', type=str2bool, default=None,
-                        help='DARK decoding (true/false); default: infer_cfg.yml use_dark')
-    parser.add_argument('--flip_test', type=str2bool, default=None,
-                        help='flip test as in evaluation (true/false); default: infer_cfg.yml')
+    parser.add_bool('--save_results', help='write keypoint_results.json')
+    parser.add_bool('--use_dark', default=None,
+                    help='DARK decoding; default: the codec in infer_cfg.yml')
+    parser.add_bool('--flip_test', default=None,
+                    help='flip test as in evaluation; default: infer_cfg.yml flip_test')
     return parser
 
 
@@ -236,7 +317,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     detector, results, seconds = run_on_input(
         args, lambda _: KeypointDetector(args.model_dir, args.device, args.run_mode,
                                          args.batch_size, args.cpu_threads, args.enable_mkldnn,
-                                         args.use_dark, args.flip_test),
+                                         args.use_dark, args.flip_test, trt=trt_options(args)),
         lambda model, source: _run_video(model, source, args),
         lambda model, files: _run_images(model, files, args))
     output: Dict[str, Any] = {'results': results}
@@ -249,4 +330,4 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -1,25 +1,31 @@
 """Paddle Inference predictor, ``infer_cfg.yml`` reader and per-stage timers.
 
-Every option is an explicit argument; nothing reads module-level flags, so the classes can be
-used as a library.
+Every option is an explicit argument (TensorRT's in :class:`TensorRTOptions`); nothing reads
+module-level flags, so the classes can be used as a library.
 """
 import os
 import resource
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import yaml
 
+from ppkpt.core.cli import OptionError
 from ppkpt.metadata import CONFIG_KEYS
 
-__all__ = ['InferConfig', 'Predictor', 'StageTimer', 'find_model_files', 'load_infer_cfg',
-           'peak_memory_mb', 'benchmark_report', 'RUN_MODES', 'DEVICES']
+__all__ = ['InferConfig', 'Predictor', 'StageTimer', 'TensorRTOptions', 'check_build',
+           'check_options', 'configure_tensorrt', 'find_model_files', 'load_infer_cfg', 'peak_memory_mb',
+           'benchmark_report', 'RUN_MODES', 'DEVICES']
 
-RUN_MODES = ('paddle', 'trt_fp32', 'trt_fp16')
+RUN_MODES = ('paddle', 'trt_fp32', 'trt_fp16', 'trt_int8')
 DEVICES = ('cpu', 'gpu')
+TRT_PRECISIONS = {'trt_fp32': 'Float32', 'trt_fp16': 'Half', 'trt_int8': 'Int8'}
+"""run_mode -> ``paddle.inference.PrecisionType`` member."""
+_TRT_WORKSPACE = 1 << 30
+_DETECTOR_AUX_INPUTS = ('im_shape', 'scale_factor')
 _PROGRAM_FILES = ('model.json', 'model.pdmodel')
 _PARAMS_FILE = 'model.pdiparams'
 _CFG_FILE = 'infer_cfg.yml'
@@ -40,6 +46,10 @@ class InferConfig:
             not say, as PaddleDetection's deploy never flips).
         metadata: the keypoint metadata keys (``num_joints``, ``keypoint_names``, ``flip_perm``,
             ``skeleton``, ``sigmas``, ...); empty for detectors.
+        min_subgraph_size: smallest subgraph TensorRT takes over (PaddleDetection writes it;
+            3 when absent).
+        use_dynamic_shape: the image input has a free height and width (PaddleDetection writes
+            it); TensorRT then gets ``--trt_min/opt/max_shape``.
     """
 
     arch: str
@@ -49,6 +59,42 @@ class InferConfig:
     codec: Dict[str, Any] = field(default_factory=dict)
     flip_test: bool = False
     metadata: Dict[str, Any] = field(default_factory=dict)
+    min_subgraph_size: int = 3
+    use_dynamic_shape: bool = False
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """PaddleDetection's TensorRT options (the deploy ``--trt_*`` flags), used with a
+    ``trt_*`` run mode.
+
+    Attributes:
+        min_shape: smallest image side of a dynamic-shape model (``--trt_min_shape``).
+        max_shape: largest image side (``--trt_max_shape``).
+        opt_shape: image side TensorRT optimises for (``--trt_opt_shape``).
+        calib_mode: the model was produced by TensorRT offline int8 calibration
+            (``--trt_calib_mode``).
+        collect_shape_info: record the input shape ranges of this run into
+            ``tuned_shape_file`` (``--collect_trt_shape_info``).
+        tuned_shape_file: shape-range file (``--tuned_trt_shape_file``); when it exists and
+            ``collect_shape_info`` is off, TensorRT uses its ranges.
+    """
+
+    min_shape: int = 1
+    max_shape: int = 1280
+    opt_shape: int = 640
+    calib_mode: bool = False
+    collect_shape_info: bool = False
+    tuned_shape_file: str = 'shape_range_info.pbtxt'
+
+    def dynamic_shapes(self, batch_size: int) -> Tuple[Dict[str, List[int]], ...]:
+        """(min, max, opt) input shapes of a dynamic-shape model, as PaddleDetection sets
+        them: ``image`` [batch, 3, side, side] and the detector's [batch, 2] inputs."""
+        def shapes(side: int) -> Dict[str, List[int]]:
+            aux = {name: [batch_size, 2] for name in _DETECTOR_AUX_INPUTS}
+            return {'image': [batch_size, 3, side, side], **aux}
+
+        return shapes(self.min_shape), shapes(self.max_shape), shapes(self.opt_shape)
 
 
 def load_infer_cfg(model_dir: str) -> InferConfig:
@@ -74,7 +120,8 @@ def load_infer_cfg(model_dir: str) -> InferConfig:
                        label_list=list(raw.get('label_list') or []),
                        use_dark=bool(raw.get('use_dark', True)), codec=dict(raw.get('codec') or {}),
                        flip_test=bool(raw.get('flip_test', False)),
-                       metadata=metadata)
+                       metadata=metadata, min_subgraph_size=int(raw.get('min_subgraph_size', 3)),
+                       use_dynamic_shape=bool(raw.get('use_dynamic_shape', False)))
 
 
 def find_model_files(model_dir: str) -> Tuple[str, str]:
@@ -96,56 +143,132 @@ def find_model_files(model_dir: str) -> Tuple[str, str]:
     return program, params
 
 
+def check_options(device: str, run_mode: str) -> str:
+    """The lower-cased device, after checking ``device`` and ``run_mode`` (no paddle needed).
+
+    Raises:
+        OptionError: an unknown device or run mode, or TensorRT without a GPU.
+    """
+    device = device.lower()
+    if device not in DEVICES:
+        raise OptionError(f'--device {device.upper()} is not supported: ppkpt runs Paddle '
+                          f'Inference on CPU or GPU only')
+    if run_mode not in RUN_MODES:
+        raise OptionError(f'--run_mode must be one of {list(RUN_MODES)}, got {run_mode!r}')
+    if run_mode != 'paddle' and device != 'gpu':
+        raise OptionError(f'--run_mode {run_mode} needs --device GPU: TensorRT runs on NVIDIA '
+                          f'GPUs only')
+    return device
+
+
+def check_build(device: str, run_mode: str) -> None:
+    """Check that this paddle build and machine can run ``device`` and ``run_mode``.
+
+    Raises:
+        OptionError: one line naming the flag: a GPU asked of a CPU build or a machine
+            without a visible GPU, or TensorRT asked of a build or machine without it.
+    """
+    if device != 'gpu':
+        return
+    import paddle
+    from paddle import inference
+    if not paddle.is_compiled_with_cuda():
+        raise OptionError('--device GPU: this paddle build has no CUDA support (the CPU '
+                          'wheel); install paddlepaddle-gpu or use --device CPU')
+    if paddle.device.cuda.device_count() < 1:
+        raise OptionError('--device GPU: paddle sees no GPU on this machine (check the driver '
+                          'and CUDA_VISIBLE_DEVICES); use --device CPU')
+    if run_mode == 'paddle':
+        return
+    if tuple(inference.get_trt_compile_version()) == (0, 0, 0):
+        raise OptionError(f'--run_mode {run_mode}: this paddle build has no TensorRT support; '
+                          f'use --run_mode paddle or a paddle build with TensorRT')
+    try:
+        runtime = tuple(inference.get_trt_runtime_version())
+    except Exception as err:  # paddle raises its own error types when libnvinfer is missing
+        raise OptionError(f'--run_mode {run_mode}: the TensorRT libraries cannot be loaded '
+                          f'({type(err).__name__}: {err})') from err
+    if runtime == (0, 0, 0):
+        raise OptionError(f'--run_mode {run_mode}: the TensorRT libraries (libnvinfer) were not '
+                          f'found at run time; install the TensorRT this paddle was built with')
+
+
+def configure_tensorrt(config: Any, precision: Any, batch_size: int, infer_cfg: InferConfig,
+                       options: TensorRTOptions) -> None:
+    """Turn the TensorRT engine on in a ``paddle.inference.Config`` with explicit options.
+
+    As PaddleDetection's deploy does: the engine with ``infer_cfg.min_subgraph_size``; with
+    ``collect_shape_info`` the run records the input shape ranges into the tuned shape file,
+    else an existing tuned shape file gives the dynamic shapes, else a dynamic-shape model gets
+    :meth:`TensorRTOptions.dynamic_shapes`.
+
+    Args:
+        config: the predictor config.
+        precision: a ``paddle.inference.PrecisionType`` member.
+        batch_size: largest batch.
+        infer_cfg: the model's ``infer_cfg.yml``.
+        options: the TensorRT options.
+    """
+    config.enable_tensorrt_engine(workspace_size=_TRT_WORKSPACE, max_batch_size=batch_size,
+                                  min_subgraph_size=infer_cfg.min_subgraph_size,
+                                  precision_mode=precision, use_static=False,
+                                  use_calib_mode=options.calib_mode)
+    if options.collect_shape_info:
+        config.collect_shape_range_info(options.tuned_shape_file)
+    elif os.path.isfile(options.tuned_shape_file):
+        config.enable_tuned_tensorrt_dynamic_shape(options.tuned_shape_file, True)
+    elif infer_cfg.use_dynamic_shape:
+        config.set_trt_dynamic_shape_info(*options.dynamic_shapes(batch_size))
+
+
 class Predictor:
     """A Paddle Inference predictor for one exported model directory.
 
     The directory holds ``model.json`` (PIR) or ``model.pdmodel``, ``model.pdiparams`` and
-    ``infer_cfg.yml``. All files are checked before paddle is touched.
+    ``infer_cfg.yml``. The options and all files are checked before a model is loaded.
 
     Args:
         model_dir: exported model directory.
-        device: ``'cpu'`` or ``'gpu'``.
-        run_mode: ``'paddle'``, ``'trt_fp32'`` or ``'trt_fp16'`` (TensorRT needs ``device='gpu'``).
+        device: ``'cpu'`` or ``'gpu'`` (any case).
+        run_mode: ``'paddle'``, ``'trt_fp32'``, ``'trt_fp16'`` or ``'trt_int8'`` (TensorRT
+            needs ``device='gpu'`` and a paddle build with TensorRT).
         cpu_threads: math library threads on CPU.
         enable_mkldnn: use oneDNN kernels on CPU.
         batch_size: largest batch the predictor will see (sizes TensorRT engines).
+        trt: TensorRT options for a ``trt_*`` run mode; the defaults when None.
+
+    Raises:
+        OptionError: see :func:`check_options` and :func:`check_build`.
+        FileNotFoundError: a missing directory or model file.
     """
 
     def __init__(self, model_dir: str, device: str = 'cpu', run_mode: str = 'paddle',
-                 cpu_threads: int = 2, enable_mkldnn: bool = True, batch_size: int = 1) -> None:
-        device = device.lower()
-        if device not in DEVICES:
-            raise ValueError(f'device must be one of {DEVICES}, got {device!r}')
-        if run_mode not in RUN_MODES:
-            raise ValueError(f'run_mode must be one of {RUN_MODES}, got {run_mode!r}')
-        if run_mode != 'paddle' and device != 'gpu':
-            raise ValueError(f'run_mode={run_mode!r} (TensorRT) needs device="gpu"')
+                 cpu_threads: int = 2, enable_mkldnn: bool = True, batch_size: int = 1,
+                 trt: Optional[TensorRTOptions] = None) -> None:
+        device = check_options(device, run_mode)
         if cpu_threads < 1 or batch_size < 1:
-            raise ValueError(f'cpu_threads and batch_size must be >= 1, got {cpu_threads}, '
-                             f'{batch_size}')
+            raise OptionError(f'cpu_threads and batch_size must be >= 1, got {cpu_threads}, '
+                              f'{batch_size}')
         program, params = find_model_files(model_dir)
         self.model_dir = model_dir
         self.infer_cfg = load_infer_cfg(model_dir)
         self.batch_size = batch_size
+        check_build(device, run_mode)
         self._predictor = self._create(program, params, device, run_mode, cpu_threads,
-                                       enable_mkldnn)
+                                       enable_mkldnn, trt or TensorRTOptions())
         self.input_names: List[str] = list(self._predictor.get_input_names())
         self.output_names: List[str] = list(self._predictor.get_output_names())
 
     def _create(self, program: str, params: str, device: str, run_mode: str, cpu_threads: int,
-                enable_mkldnn: bool) -> Any:
+                enable_mkldnn: bool, trt: TensorRTOptions) -> Any:
         from paddle import inference
         config = inference.Config(program, params)
         if device == 'gpu':
             config.enable_use_gpu(200, 0)
             config.switch_ir_optim(True)
             if run_mode != 'paddle':
-                precision = {'trt_fp32': inference.PrecisionType.Float32,
-                             'trt_fp16': inference.PrecisionType.Half}[run_mode]
-                config.enable_tensorrt_engine(workspace_size=1 << 30,
-                                              max_batch_size=self.batch_size,
-                                              min_subgraph_size=3, precision_mode=precision,
-                                              use_static=False, use_calib_mode=False)
+                precision = getattr(inference.PrecisionType, TRT_PRECISIONS[run_mode])
+                configure_tensorrt(config, precision, self.batch_size, self.infer_cfg, trt)
         else:
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(cpu_threads)

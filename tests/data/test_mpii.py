@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from ppkpt.data.mpii import (MPII_PIXEL_STD, load_mpii_entries, mpii_image_id, mpii_joints_vis,
-                             parse_mpii_entry)
+from ppkpt.data.mpii import (MPII_PIXEL_STD, load_mpii_entries, mpii_image_id, mpii_is_labelled,
+                             mpii_joints, mpii_joints_vis, parse_mpii_entry)
 
 MPII_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mpii', 'test_mpii.json')
 
@@ -60,3 +60,24 @@ def test_a_json_that_is_not_a_list_is_refused(tmp_path):
     path.write_text(json.dumps({'image': 'a.jpg'}))
     with pytest.raises(ValueError, match=r'Owner: .*anno\.json must be a json list'):
         load_mpii_entries(str(path), 'Owner')
+
+
+def test_an_unlabelled_entry_parses_with_zero_joints_and_visibility(entries):
+    entry = {key: entries[0][key] for key in ('image', 'center', 'scale')}   # MPII test split
+    assert not mpii_is_labelled(entry) and mpii_is_labelled(entries[0])
+    person = parse_mpii_entry(entry, 0, 16, MPII_JSON)
+    labelled = parse_mpii_entry(entries[0], 0, 16, MPII_JSON)
+    np.testing.assert_array_equal(person.joints, np.zeros((16, 2), np.float32))
+    np.testing.assert_array_equal(person.joints_vis, np.zeros(16, np.float32))
+    np.testing.assert_array_equal(person.center, labelled.center)
+    assert (person.image, person.im_id, person.size_px) == (labelled.image, labelled.im_id,
+                                                            labelled.size_px)
+    with pytest.raises(KeyError, match=r'test_mpii\.json entry 0 .* has neither `joints`'):
+        mpii_joints(entry, 0, 16, MPII_JSON)                # the PCKh metric needs labels
+
+
+def test_a_labelled_entry_with_a_wrong_joint_count_still_fails(entries):
+    entry = dict(entries[4], joints=entries[4]['joints'][:15])
+    with pytest.raises(ValueError, match=r"test_mpii\.json entry 4 \(image '060754485\.jpg'\) "
+                                         r'has 15 keypoints but num_joints is 16'):
+        parse_mpii_entry(entry, 4, 16, MPII_JSON)

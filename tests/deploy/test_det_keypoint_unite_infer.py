@@ -161,3 +161,28 @@ def test_smoother_thresholds_come_from_the_model_metadata() -> None:
     assert smoother_thresholds(KeypointMeta(3, score_thresholds=[0.1, 0.6, 0.9])) == \
         [0.1, 0.6, 0.9]
     assert smoother_thresholds(KeypointMeta(3)) == [0.4, 0.4, 0.4]
+
+
+def test_paddledetection_result_files_keep_their_names_and_format(tmp_path, video_file,
+                                                                  detector_model_dir,
+                                                                  keypoint_model_dir) -> None:
+    image_dir = tmp_path / 'images'
+    image_dir.mkdir()
+    cv2.imwrite(str(image_dir / 'f0.png'), _blob_frame(0))
+    cv2.imwrite(str(image_dir / 'f1.png'), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+    out = tmp_path / 'out'
+    images = unite.main(_args(detector_model_dir, keypoint_model_dir, str(out), '--image_dir',
+                              str(image_dir), '--save_res=True'))
+    video = unite.main(_args(detector_model_dir, keypoint_model_dir, str(out), '--video_file',
+                             video_file, '--save_res', 'True'))
+    image_results = json.loads((out / 'det_keypoint_unite_image_results.json').read_text())
+    # [image, rects, [keypoints, scores]] per image with persons, as PaddleDetection writes
+    assert len(image_results) == 2  # the fixed-box detector finds persons in both images
+    name, rects, (keypoints, scores) = image_results[0]
+    assert name == str(image_dir / 'f0.png')
+    persons = images['frames'][0]['persons']
+    assert rects == [p['bbox'] for p in persons] and len(rects[0]) == 4
+    assert np.asarray(keypoints).shape == (2, 3, 3) and scores == [[p['score']] for p in persons]
+    video_results = json.loads((out / 'det_keypoint_unite_video_results.json').read_text())
+    assert [entry[0] for entry in video_results] == list(range(1, FRAMES + 1))  # 1-based
+    assert video_results[0][2][0] == [p['keypoints'] for p in video['frames'][0]['persons']]

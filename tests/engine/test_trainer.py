@@ -1,12 +1,15 @@
 """The training loop: learning, exact resume, NaN stop, weight loading, curves and eval."""
 import json
 import os
+import random
 
 import numpy as np
 import paddle
 import pytest
 
 from ppkpt.core.workspace import load_config
+from ppkpt.engine.callbacks import RunHistory
+from ppkpt.engine.checkpoint import KILL_HOOK_ENV, load_resume
 from ppkpt.engine.trainer import Trainer
 
 from helpers import PLIER_CONFIG, run_tool, tiny_plier_options
@@ -63,24 +66,80 @@ def test_nan_loss_stops_with_iteration_and_keeps_last_checkpoint(plier_data, tmp
 
 
 def test_resume_continues_exactly(plier_data, tmp_path):
+    """A run killed as it starts writing model_final, resumed with -r on snapshot 0, ends with
+    the weights of an uninterrupted run; -r on the half-written model_final is refused."""
     base = ['tools/train.py', '-c', PLIER_CONFIG, '--seed', '3', '-o']
     full_dir, split_dir = str(tmp_path / 'full'), str(tmp_path / 'split')
+    run_dir = os.path.join(split_dir, 'plier_5kp')
     run_tool(base + tiny_plier_options(plier_data, full_dir) + ['use_ema=true'])
-    run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true', 'epoch=1'])
-    first = paddle.load(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'))
-    os.rename(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'),
-              os.path.join(split_dir, 'plier_5kp', '0.pdparams'))
-    os.rename(os.path.join(split_dir, 'plier_5kp', 'model_final.pdopt'),
-              os.path.join(split_dir, 'plier_5kp', '0.pdopt'))
-    run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true']
-             + ['-r', os.path.join(split_dir, 'plier_5kp', '0')])
+    killed = run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true'],
+                      env_update={KILL_HOOK_ENV: 'model_final:begin'}, check=False)
+    assert killed.returncode == -9
+    refused = run_tool(base + tiny_plier_options(plier_data, split_dir)
+                       + ['-r', os.path.join(run_dir, 'model_final')], check=False)
+    assert refused.returncode == 2
+    assert (f"SnapshotError: Cannot resume from {run_dir}/model_final: the snapshot is "
+            "incomplete: model_final.manifest.json says its write was interrupted (state "
+            "'writing'); model_final.pdparams is missing; model_final.pdopt is missing. The last "
+            f"complete snapshot is {run_dir}/0 (epoch 0)") in refused.stderr
+    first = paddle.load(os.path.join(run_dir, '0.pdparams'))
+    resumed_run = run_tool(base + tiny_plier_options(plier_data, split_dir) + ['use_ema=true']
+                           + ['-r', os.path.join(run_dir, '0')])
+    assert f'Resumed from {run_dir}/0: epoch 0 done, training continues at epoch 1' in \
+        resumed_run.stdout
     expected = paddle.load(os.path.join(full_dir, 'plier_5kp', 'model_final.pdparams'))
-    resumed = paddle.load(os.path.join(split_dir, 'plier_5kp', 'model_final.pdparams'))
+    resumed = paddle.load(os.path.join(run_dir, 'model_final.pdparams'))
     assert set(expected) == set(resumed)
     assert any(not np.array_equal(np.asarray(first[k]), np.asarray(expected[k])) for k in first)
     for key in expected:
         np.testing.assert_array_equal(np.asarray(resumed[key]), np.asarray(expected[key]),
                                       err_msg=key)
+
+
+class RecordingScaler:
+    """Stands in for paddle.amp.GradScaler (a no-op on CPU): hands out and records its state."""
+
+    def __init__(self, state):
+        self.state, self.loaded = state, None
+
+    def state_dict(self):
+        return dict(self.state)
+
+    def load_state_dict(self, state):
+        self.loaded = state
+
+
+def test_resume_from_restores_lr_rng_history_and_scaler(plier_data, tmp_path):
+    paddle.seed(0)
+    trainer = make_trainer(plier_data, str(tmp_path), ['TopDownHeatmapHead.flip_test=false'])
+    trainer.train(validate=True)
+    steps = len(trainer.loader)
+    run_dir = tmp_path / 'plier_5kp'
+    snapshot = load_resume(str(run_dir / '0'))
+    assert snapshot.optimizer_state['LR_Scheduler']['last_epoch'] == steps
+    saved_history = snapshot.extra['history']
+    assert len(saved_history['losses']) == steps
+    assert [e['epoch'] for e in saved_history['evals']] == [0]
+    assert saved_history['best']['epoch'] == 0
+    trainer.scaler = RecordingScaler({'scale': 512.0})
+    assert trainer.state_for_checkpoint()['scaler'] == {'scale': 512.0}
+
+    resumed = make_trainer(plier_data, str(tmp_path))
+    resumed.scaler = RecordingScaler({})
+    snapshot.extra['scaler'] = {'scale': 256.0}
+    resumed.resume_from(snapshot)
+    assert resumed.start_epoch == 1
+    assert resumed.status['last_checkpoint'] == str(run_dir / '0.pdparams')
+    assert resumed.lr.last_epoch == steps
+    assert resumed.optimizer.get_lr() == pytest.approx(0.002)
+    assert resumed.history == RunHistory.from_dict(saved_history)
+    assert resumed.scaler.loaded == {'scale': 256.0}
+    rng = snapshot.extra['rng']
+    assert random.getstate() == rng['python']
+    np.testing.assert_array_equal(np.random.get_state()[1], rng['numpy'][1])
+    drawn = paddle.rand([4]).numpy()
+    paddle.set_rng_state(rng['paddle']['state'])
+    np.testing.assert_array_equal(paddle.rand([4]).numpy(), drawn)
 
 
 def test_eval_tool_reports_ap_for_saved_weights(plier_data, tmp_path):

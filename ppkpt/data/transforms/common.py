@@ -39,7 +39,10 @@ class Compose:
             try:
                 record = op(record)
             except Exception as exc:
-                raise _with_context(exc, type(op).__name__, record) from exc
+                context = _with_context(exc, type(op).__name__, record)
+                if context is exc:
+                    raise
+                raise context from exc
         return record
 
     def __repr__(self) -> str:
@@ -47,8 +50,11 @@ class Compose:
 
 
 def _with_context(exc: Exception, op_name: str, record: Record) -> Exception:
-    """A copy of ``exc`` whose message names the failing op and image file."""
+    """A copy of ``exc`` whose message names the failing op and image file; ``exc`` itself
+    when its message already names the file (e.g. ``ImageReadError``)."""
     image_file = record.get('image_file', '<no image_file>')
+    if str(image_file) in str(exc):
+        return exc
     message = f'{op_name} failed on {image_file}: {exc}'
     try:
         return type(exc)(message)

@@ -2,6 +2,8 @@
 import json
 import logging
 import os
+import shutil
+from typing import AbstractSet, Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -73,12 +75,13 @@ def test_missing_image_is_named(tmp_path):
         ds.parse_dataset()
 
 
-def unlabelled_copy(tmp_path, labelled=None):
-    """The fixture's json without joints (MPII's test split), in ``tmp_path``; entry indices in
-    ``labelled`` keep theirs."""
+def unlabelled_copy(tmp_path, labelled: AbstractSet[int] = frozenset()
+                    ) -> Tuple[KeypointTopDownMPIIDataset, List[dict]]:
+    """A dataset on the fixture's json without joints (as in MPII's test split), written to
+    ``tmp_path``, and its entries; the entries whose index is in ``labelled`` keep theirs."""
     entries = load_entries()
     for i, entry in enumerate(entries):
-        if i not in (labelled or {}):
+        if i not in labelled:
             del entry['joints'], entry['joints_vis']
     (tmp_path / 'test.json').write_text(json.dumps(entries))
     return mpii(dataset_dir=str(tmp_path), image_dir=MPII_DIR, anno_path='test.json'), entries
@@ -108,13 +111,13 @@ def test_a_labelled_entry_among_unlabelled_ones_keeps_its_checks(tmp_path):
         len(ds)
 
 
-def copy_with_bad_images(tmp_path, bad):
-    """The fixture with the images named in ``bad`` overwritten by their bytes."""
-    for name in os.listdir(MPII_DIR):
-        (tmp_path / name).write_bytes(open(os.path.join(MPII_DIR, name), 'rb').read())
+def copy_with_bad_images(tmp_path, bad: Dict[str, bytes]) -> str:
+    """The fixture copied under ``tmp_path``, the images named in ``bad`` overwritten."""
+    root = tmp_path / 'mpii'
+    shutil.copytree(MPII_DIR, root)
     for name, data in bad.items():
-        (tmp_path / name).write_bytes(data)
-    return str(tmp_path)
+        (root / name).write_bytes(data)
+    return str(root)
 
 
 def test_zero_byte_and_truncated_images_raise_naming_the_file(tmp_path):

@@ -6,6 +6,7 @@ deterministic preprocessing that deploy shares.
 Every op is a callable ``op(record) -> record`` on the record dict described in
 ``docs/architecture.md``.
 """
+import copy
 from typing import Any, Callable, Dict, List
 
 import numpy as np
@@ -39,10 +40,7 @@ class Compose:
             try:
                 record = op(record)
             except Exception as exc:
-                context = _with_context(exc, type(op).__name__, record)
-                if context is exc:
-                    raise
-                raise context from exc
+                raise _with_context(exc, type(op).__name__, record) from exc
         return record
 
     def __repr__(self) -> str:
@@ -50,14 +48,14 @@ class Compose:
 
 
 def _with_context(exc: Exception, op_name: str, record: Record) -> Exception:
-    """A copy of ``exc`` whose message names the failing op and image file; ``exc`` itself
-    when its message already names the file (e.g. ``ImageReadError``)."""
+    """A copy of ``exc`` (same type and attributes, e.g. ``ImageReadError.path``) whose message
+    names the failing op and image file."""
     image_file = record.get('image_file', '<no image_file>')
-    if str(image_file) in str(exc):
-        return exc
     message = f'{op_name} failed on {image_file}: {exc}'
     try:
-        return type(exc)(message)
+        context = copy.copy(exc)
+        context.args = (message,)
+        return context
     except Exception:
         return RuntimeError(message)
 

@@ -8,6 +8,7 @@ from ppkpt.core.workspace import build_object
 from ppkpt.data.transforms import common
 from ppkpt.data.transforms.common import Compose, Decode
 from ppkpt.data.transforms.preprocess import Permute
+from ppkpt.image_io import ImageReadError
 
 IMAGE = Path(__file__).resolve().parents[1] / 'coco' / '000000000785.jpg'
 
@@ -80,3 +81,11 @@ def test_decode_builds_from_config():
     op = build_object({'Decode': None}, 'TestReader.sample_transforms[0]', {})
     assert isinstance(op, Decode)
     assert op({'image_file': str(IMAGE)})['image'].shape == (425, 640, 3)
+
+
+def test_compose_keeps_the_error_type_and_its_attributes(tmp_path):
+    empty = tmp_path / 'empty.jpg'
+    empty.write_bytes(b'')
+    with pytest.raises(ImageReadError, match=r'Decode failed on .*empty\.jpg: cannot read') as err:
+        Compose([Decode()])({'image_file': str(empty)})
+    assert err.value.path == str(empty)

@@ -290,7 +290,7 @@ def read_image_or_copy(path: str, output_dir: str) -> Optional[np.ndarray]:
 def run_cli(main: Callable[[Optional[List[str]]], Any]) -> None:
     """Run a deploy script's ``main`` on ``sys.argv``: a flag, build or input that cannot be
     used prints one line ``<script>: error: ...`` and exits with code 2."""
-    logging.basicConfig(level=logging.INFO, format='%(levelname)s: %(message)s')
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
     try:
         main(None)
     except (OptionError, FileNotFoundError, VideoReadError) as err:

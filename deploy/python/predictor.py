@@ -17,8 +17,8 @@ from ppkpt.core.cli import OptionError
 from ppkpt.metadata import CONFIG_KEYS
 
 __all__ = ['InferConfig', 'Predictor', 'StageTimer', 'TensorRTOptions', 'check_build',
-           'check_options', 'configure_tensorrt', 'find_model_files', 'load_infer_cfg', 'peak_memory_mb',
-           'benchmark_report', 'RUN_MODES', 'DEVICES']
+           'check_options', 'configure_tensorrt', 'find_model_files', 'load_infer_cfg',
+           'peak_memory_mb', 'benchmark_report', 'RUN_MODES', 'DEVICES', 'TRT_PRECISIONS']
 
 RUN_MODES = ('paddle', 'trt_fp32', 'trt_fp16', 'trt_int8')
 DEVICES = ('cpu', 'gpu')

@@ -10,6 +10,8 @@ one parser. The layers, from raw to ready:
   each listing its instances (box, (K, 3) keypoints, area, crowd flag, score). Top-down and
   bottom-up datasets both start from these records.
 * :func:`load_coco_results` reads a COCO results list (detections).
+* :func:`keypoint_category`, :func:`keypoint_annotation` and :func:`save_coco` build and write
+  COCO files (the dataset tools' converters, split and merge).
 """
 import json
 import os
@@ -19,7 +21,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
 import numpy as np
 
 __all__ = ['CocoFile', 'CocoImageRecord', 'CocoInstance', 'annotation_box_xywh',
-           'image_records', 'load_coco', 'load_coco_results', 'load_json', 'parse_coco']
+           'image_records', 'keypoint_annotation', 'keypoint_category', 'load_coco',
+           'load_coco_results', 'load_json', 'parse_coco', 'save_coco', 'save_json']
 
 
 def load_json(path: str, owner: str) -> Any:
@@ -293,3 +296,89 @@ def image_records(coco: CocoFile, image_root: str) -> List[CocoImageRecord]:
                             height=_optional_float(image, 'height'),
                             instances=[_instance(ann) for ann in coco.annotations[im_id]])
             for im_id, image in coco.images.items()]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def keypoint_category(name: str, keypoint_names: Sequence[str],
+                      skeleton: Optional[Sequence[Sequence[int]]] = None,
+                      category_id: int = 1, supercategory: Optional[str] = None
+                      ) -> Dict[str, Any]:
+    """A COCO ``categories`` entry of a keypoint set.
+
+    Args:
+        name: the category name, e.g. ``'plier'``.
+        keypoint_names: the K names in keypoint order.
+        skeleton: 0-based [a, b] links; written 1-based, as COCO stores them.
+        category_id: the category id.
+        supercategory: defaults to ``name``.
+    """
+    return {'id': int(category_id), 'name': name, 'supercategory': supercategory or name,
+            'keypoints': list(keypoint_names),
+            'skeleton': [[int(a) + 1, int(b) + 1] for a, b in (skeleton or [])]}
+
+
+def keypoint_annotation(ann_id: int, image_id: int, category_id: int,
+                        keypoints: Sequence[Sequence[float]],
+                        bbox: Optional[Sequence[float]] = None, iscrowd: int = 0
+                        ) -> Dict[str, Any]:
+    """A COCO keypoint annotation with ``num_keypoints``, ``bbox`` and ``area`` filled in.
+
+    Args:
+        ann_id: annotation id.
+        image_id: id of its image.
+        category_id: its category.
+        keypoints: (K, 3) rows (x, y, v); a point with v 0 is written as 0, 0, 0.
+        bbox: [x, y, w, h]; None (or an empty box) takes the extent of the labelled points.
+        iscrowd: the crowd flag.
+
+    Returns:
+        the annotation dict; it has no ``bbox`` nor ``area`` when neither ``bbox`` nor the
+        labelled points give a box with a positive area.
+    """
+    flat: List[float] = []
+    for x, y, v in keypoints:
+        flat.extend([float(x), float(y), int(v)] if v > 0 else [0.0, 0.0, 0])
+    ann: Dict[str, Any] = {'id': int(ann_id), 'image_id': int(image_id),
+                           'category_id': int(category_id), 'iscrowd': int(iscrowd),
+                           'keypoints': flat, 'num_keypoints': sum(1 for v in flat[2::3] if v)}
+    box = annotation_box_xywh({'bbox': list(bbox) if bbox is not None else None,
+                               'keypoints': flat})
+    if box is not None:
+        ann['bbox'] = box
+        ann['area'] = box[2] * box[3]
+    return ann
+
+
+def save_json(data: Any, path: str) -> str:
+    """Write ``data`` as compact UTF-8 JSON, creating the folder; the file is replaced only
+    once it is complete.
+
+    Returns:
+        ``path``.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    partial = f'{path}.partial'
+    with open(partial, 'w', encoding='utf-8') as f:
+        json.dump(data, f, ensure_ascii=False, separators=(',', ':'))
+    os.replace(partial, path)
+    return path
+
+
+def save_coco(data: Mapping[str, Any], path: str, num_joints: Optional[int] = None
+              ) -> CocoFile:
+    """Check ``data`` with :func:`parse_coco`, then write it to ``path``.
+
+    A tool can therefore never write a file that ppkpt would refuse to read.
+
+    Returns:
+        the parsed file (its ``source`` is ``path``).
+
+    Raises:
+        KeyError / ValueError / TypeError: as :func:`parse_coco`; nothing is written then.
+    """
+    coco = parse_coco(data, path, num_joints)
+    save_json(data, path)
+    return coco

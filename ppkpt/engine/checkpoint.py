@@ -379,7 +379,7 @@ def _resolve_file(prefix: str) -> str:
         logger.warning('%s has no manifest (PaddleDetection or older ppkpt): its .pdparams and '
                        '.pdopt cannot be checked against each other', prefix)
         return prefix
-    if not has_manifest:
+    if not has_manifest:  # a pair from before manifests: name only its missing file
         problems = problems[1:]
     folder = os.path.dirname(prefix) or '.'
     raise SnapshotError(f'Cannot resume from {prefix}: the snapshot is incomplete: '

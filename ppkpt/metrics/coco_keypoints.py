@@ -1,4 +1,10 @@
-"""COCO keypoint AP (pycocotools ``keypoints``) for top-down predictions, for any K."""
+"""COCO keypoint AP (pycocotools ``keypoints``) for any K: the one COCOeval-with-sigmas path.
+
+:class:`COCOKeypointEvalBase` owns what every COCO keypoint metric shares (the ground truth,
+the results file, pycocotools' evaluation with the config's OKS sigmas, the table);
+:class:`KeyPointTopDownCOCOEval` adds the top-down rescoring and OKS-NMS, and
+:class:`~ppkpt.metrics.coco_bottomup.KeyPointBottomUpCOCOEval` the per-image people.
+"""
 import contextlib
 import copy
 import io
@@ -17,8 +23,8 @@ from ppkpt.metadata import check_sigmas
 from ppkpt.metrics.keypoint_results import KeypointResults, to_numpy
 from ppkpt.metrics.oks import oks_nms
 
-__all__ = ['KeyPointTopDownCOCOEval', 'KEYPOINT_STAT_NAMES', 'load_keypoint_gt', 'to_numpy',
-           'markdown_table']
+__all__ = ['COCOKeypointEvalBase', 'KeyPointTopDownCOCOEval', 'KEYPOINT_STAT_NAMES',
+           'evaluate_keypoints', 'load_keypoint_gt', 'to_numpy', 'markdown_table']
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +67,13 @@ def load_keypoint_gt(anno_file: str) -> COCO:
         FileNotFoundError / KeyError: naming ``anno_file``.
     """
     if not os.path.isfile(anno_file):
-        raise FileNotFoundError(f'KeyPointTopDownCOCOEval: annotation file not found: '
+        raise FileNotFoundError(f'COCO keypoint metric: annotation file not found: '
                                 f'{anno_file}')
     with open(anno_file, encoding='utf-8') as f:
         data = json.load(f)
     for key in ('images', 'annotations', 'categories'):
         if key not in data:
-            raise KeyError(f'KeyPointTopDownCOCOEval: {anno_file} has no `{key}` list')
+            raise KeyError(f'COCO keypoint metric: {anno_file} has no `{key}` list')
     data['annotations'] = [_fill_annotation(i, ann) for i, ann in enumerate(data['annotations'])]
     coco = COCO()
     coco.dataset = data
@@ -87,9 +93,104 @@ def _keypoint_category(coco: COCO) -> int:
     return (with_kpts or ids)[0]
 
 
+def evaluate_keypoints(coco_gt: COCO, results: List[Dict[str, Any]], sigmas: np.ndarray,
+                       iou_type: str = 'keypoints') -> List[float]:
+    """The 10 COCO keypoint statistics of ``results`` with these OKS sigmas.
+
+    Args:
+        coco_gt: the ground truth (:func:`load_keypoint_gt`).
+        results: COCO results entries (``image_id``, ``category_id``, flat ``keypoints`` of
+            K (x, y, score) triplets, ``score``).
+        sigmas: (K,) OKS sigmas; pycocotools' own are COCO-17's, so they are always replaced.
+        iou_type: pycocotools iou type (``keypoints``).
+
+    Returns:
+        [AP, AP .5, AP .75, AP (M), AP (L), AR, AR .5, AR .75, AR (M), AR (L)]; zeros (and a
+        warning) when ``results`` is empty.
+    """
+    if not results:
+        logger.warning('COCO keypoint metric: no predictions to evaluate')
+        return [0.0] * len(KEYPOINT_STAT_NAMES)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
+        coco_eval.params.useSegm = None
+        coco_eval.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    logger.debug('pycocotools summary:\n%s', buffer.getvalue().rstrip())
+    return [float(v) for v in coco_eval.stats[:len(KEYPOINT_STAT_NAMES)]]
+
+
+class COCOKeypointEvalBase(KeypointResults):
+    """What the COCO keypoint metrics share: checked sigmas, the ground truth, the results
+    file ``{output_eval}/keypoints_results.json``, :func:`evaluate_keypoints` and the table.
+
+    Subclasses collect predictions in ``update`` and turn them into COCO results entries in
+    :meth:`_results`.
+
+    Args:
+        anno_file: COCO keypoint json with the ground truth.
+        num_samples: number of samples (instances or images) the eval set yields; a
+            mismatch is logged.
+        num_joints: K.
+        output_eval: folder for ``keypoints_results.json``.
+        sigmas: K OKS sigmas (the config's ``sigmas``); required.
+        iou_type: pycocotools iou type; only ``keypoints``.
+        save_prediction_only: only write the results file; skip the evaluation.
+    """
+
+    def __init__(self, anno_file: str, num_samples: int, num_joints: int, output_eval: str,
+                 sigmas: Optional[List[float]], iou_type: str = 'keypoints',
+                 save_prediction_only: bool = False) -> None:
+        name = type(self).__name__
+        if sigmas is None:
+            raise ValueError(f'{name} needs {num_joints} OKS sigmas: set `sigmas` or a '
+                             f'`keypoint_preset` that has them in the config')
+        if iou_type != 'keypoints':
+            raise ValueError(f"{name}: iou_type must be 'keypoints', got {iou_type!r} (box mAP "
+                             f"is COCOBoxEval)")
+        self.anno_file = anno_file
+        self.num_samples = num_samples
+        self.num_joints = num_joints
+        self.output_eval = output_eval
+        self.sigmas = check_sigmas(sigmas, num_joints)
+        self.iou_type = iou_type
+        self.save_prediction_only = save_prediction_only
+        self.reset()
+
+    def _results(self, category_id: int) -> List[Dict[str, Any]]:
+        """The collected predictions as COCO results entries under ``category_id``."""
+        raise NotImplementedError
+
+    def accumulate(self) -> None:
+        """Write the results file and (unless only saving) evaluate it."""
+        coco_gt = load_keypoint_gt(self.anno_file)
+        results = self._results(_keypoint_category(coco_gt))
+        self._write(results)
+        if self.save_prediction_only:
+            return
+        self.eval_results = {'keypoint': evaluate_keypoints(coco_gt, results, self.sigmas,
+                                                            self.iou_type)}
+
+    def log(self) -> None:
+        """Print the statistics as a markdown table."""
+        if 'keypoint' not in self.eval_results:
+            logger.info('Predictions saved to %s; no evaluation was run', self.res_file)
+            return
+        print(markdown_table(KEYPOINT_STAT_NAMES, [self.eval_results['keypoint']]))
+
+    def get_results(self) -> Dict[str, List[float]]:
+        """``{'keypoint': [AP, AP .5, AP .75, AP (M), AP (L), AR, AR .5, AR .75, AR (M), AR (L)]}``
+        (empty with ``save_prediction_only``)."""
+        return self.eval_results
+
+
 @register
 @serializable
-class KeyPointTopDownCOCOEval(KeypointResults):
+class KeyPointTopDownCOCOEval(COCOKeypointEvalBase):
     """Collect top-down predictions and compute the 10 COCO keypoint statistics.
 
     ``accumulate`` rescores each instance by ``box score x mean keypoint score`` (over joints with
@@ -118,20 +219,11 @@ class KeyPointTopDownCOCOEval(KeypointResults):
                  iou_type: str = 'keypoints', in_vis_thre: float = 0.2, oks_thre: float = 0.9,
                  save_prediction_only: bool = False, sigmas: Optional[List[float]] = None,
                  pixel_std: int = 200) -> None:
-        self.anno_file = anno_file
-        self.num_samples = num_samples
-        self.num_joints = num_joints
-        self.output_eval = output_eval
-        self.iou_type = iou_type
         self.in_vis_thre = in_vis_thre
         self.oks_thre = oks_thre
-        self.save_prediction_only = save_prediction_only
-        if sigmas is None:
-            raise ValueError(f'KeyPointTopDownCOCOEval needs {num_joints} OKS sigmas: set '
-                             f'`sigmas` or a `keypoint_preset` that has them in the config')
-        self.sigmas = check_sigmas(sigmas, num_joints)
         self.pixel_std = pixel_std
-        self.reset()
+        super().__init__(anno_file, num_samples, num_joints, output_eval, sigmas, iou_type,
+                         save_prediction_only)
 
     def reset(self) -> None:
         """Forget collected predictions, boxes and results."""
@@ -171,10 +263,9 @@ class KeyPointTopDownCOCOEval(KeypointResults):
                 'score': self._rescore(k, box[5])})
         return by_image
 
-    def _results(self, category_id: int, kpts: np.ndarray, im_ids: np.ndarray
-                 ) -> List[Dict[str, Any]]:
-        """COCO results list from keypoints (N, K, 3) and image ids (N,) after rescoring and
-        per-image OKS-NMS."""
+    def _results(self, category_id: int) -> List[Dict[str, Any]]:
+        """COCO results of the collected instances after rescoring and per-image OKS-NMS."""
+        kpts, im_ids = self._collected()
         results = []
         for im_id, instances in self._instances_by_image(kpts, im_ids).items():
             keep = oks_nms(instances, self.oks_thre, self.sigmas)
@@ -185,41 +276,3 @@ class KeyPointTopDownCOCOEval(KeypointResults):
                                 'score': inst['score'], 'center': inst['center'].tolist(),
                                 'scale': inst['scale'].tolist()})
         return results
-
-    def _evaluate(self, coco_gt: COCO, results: List[Dict[str, Any]]) -> List[float]:
-        if not results:
-            logger.warning('KeyPointTopDownCOCOEval: no predictions to evaluate')
-            return [0.0] * len(KEYPOINT_STAT_NAMES)
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-            coco_eval = COCOeval(coco_gt, coco_dt, self.iou_type)
-            coco_eval.params.useSegm = None
-            coco_eval.params.kpt_oks_sigmas = self.sigmas
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
-        logger.debug('pycocotools summary:\n%s', buffer.getvalue().rstrip())
-        return [float(v) for v in coco_eval.stats[:len(KEYPOINT_STAT_NAMES)]]
-
-    def accumulate(self) -> None:
-        """Rescore, OKS-NMS, write the results file and (unless only saving) evaluate."""
-        kpts, im_ids = self._collected()
-        coco_gt = load_keypoint_gt(self.anno_file)
-        results = self._results(_keypoint_category(coco_gt), kpts, im_ids)
-        self._write(results)
-        if self.save_prediction_only:
-            return
-        self.eval_results = {'keypoint': self._evaluate(coco_gt, results)}
-
-    def log(self) -> None:
-        """Print the statistics as a markdown table."""
-        if 'keypoint' not in self.eval_results:
-            logger.info('Predictions saved to %s; no evaluation was run', self.res_file)
-            return
-        print(markdown_table(KEYPOINT_STAT_NAMES, [self.eval_results['keypoint']]))
-
-    def get_results(self) -> Dict[str, List[float]]:
-        """``{'keypoint': [AP, AP .5, AP .75, AP (M), AP (L), AR, AR .5, AR .75, AR (M), AR (L)]}``
-        (empty with ``save_prediction_only``)."""
-        return self.eval_results

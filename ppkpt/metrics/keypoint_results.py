@@ -1,8 +1,8 @@
-"""What the top-down keypoint metrics share: collecting predictions and writing them out."""
+"""What the keypoint metrics share: collecting predictions and writing them out."""
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -17,12 +17,12 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 class KeypointResults:
-    """Mixin for metrics that collect top-down keypoint predictions batch by batch.
+    """Mixin for metrics that collect keypoint predictions batch by batch.
 
-    Per batch of N instances it checks ``outputs['keypoint']`` is (N, K, 3) (x, y, score) with
-    K = ``num_joints`` and reads ``inputs['im_id']`` as (N,) image ids. The collected
-    predictions come back concatenated as (total N, K, 3) keypoints and (total N,) image ids,
-    and are written to ``{output_eval}/keypoints_results.json``.
+    Per batch of N instances (top-down crops, or the people of one image bottom-up) it checks
+    the keypoints are (N, K, 3) (x, y, score) with K = ``num_joints`` and keeps (N,) image ids.
+    The collected predictions come back concatenated as (total N, K, 3) keypoints and
+    (total N,) image ids, and are written to ``{output_eval}/keypoints_results.json``.
 
     The class using it sets ``num_joints``, ``num_samples`` and ``output_eval``.
     """
@@ -42,18 +42,27 @@ class KeypointResults:
         self._im_ids: List[np.ndarray] = []
         self.eval_results: Dict[str, Any] = {}
 
-    def _batch_keypoints(self, inputs: Mapping[str, Any],
-                         outputs: Mapping[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
-        """One batch's float64 keypoints (N, K, 3) and int64 image ids (N,), shape-checked."""
-        kpts = to_numpy(outputs['keypoint']).astype(np.float64)
+    def _check_keypoints(self, keypoints: Any) -> np.ndarray:
+        """(N, K, 3) float64 keypoints, shape-checked against ``num_joints``."""
+        kpts = to_numpy(keypoints).astype(np.float64)
         if kpts.ndim != 3 or kpts.shape[1:] != (self.num_joints, 3):
             raise ValueError(f'{type(self).__name__}: outputs["keypoint"] must be (N, '
                              f'{self.num_joints}, 3), got {kpts.shape}')
+        return kpts
+
+    def _batch_keypoints(self, inputs: Mapping[str, Any],
+                         outputs: Mapping[str, Any]) -> Tuple[np.ndarray, np.ndarray]:
+        """One batch's float64 keypoints (N, K, 3) and int64 image ids (N,), shape-checked."""
+        kpts = self._check_keypoints(outputs['keypoint'])
         im_ids = to_numpy(inputs['im_id']).reshape(len(kpts)).astype(np.int64)
         return kpts, im_ids
 
-    def _collected(self) -> Tuple[np.ndarray, np.ndarray]:
-        """All keypoints (N, K, 3) and image ids (N,) so far; warns when N != ``num_samples``.
+    def _collected(self, samples: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """All keypoints (N, K, 3) and image ids (N,) so far.
+
+        Args:
+            samples: how many samples were collected (default: N, one per instance); a
+                count other than ``num_samples`` is logged.
 
         Raises:
             RuntimeError: when nothing was collected.
@@ -63,8 +72,9 @@ class KeypointResults:
             raise RuntimeError(f'{name}.accumulate: update() was never called')
         kpts = np.concatenate(self._keypoints)
         im_ids = np.concatenate(self._im_ids)
-        if len(kpts) != self.num_samples:
-            logger.warning('%s: collected %d predictions, expected %d', name, len(kpts),
+        count = len(kpts) if samples is None else samples
+        if count != self.num_samples:
+            logger.warning('%s: collected %d samples, expected %d', name, count,
                            self.num_samples)
         return kpts, im_ids
 

@@ -44,7 +44,8 @@ def test_visualdl_writer_logs_every_loss_and_the_lr_per_step(monkeypatch) -> Non
 
 
 def test_visualdl_writer_of_a_resumed_run_continues_at_its_step(monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, 'visualdl', types.SimpleNamespace(LogWriter=RecordingLogWriter))
+    visualdl = types.SimpleNamespace(LogWriter=RecordingLogWriter)
+    monkeypatch.setitem(sys.modules, 'visualdl', visualdl)
     writer = VisualDLWriter.create('vdl_dir', start_step=30)
     writer.on_step_end({'losses': {'loss': 0.5}, 'learning_rate': 0.01})
     assert writer.writer.scalars == [('train/loss', 0.5, 30), ('train/learning_rate', 0.01, 30)]

@@ -197,7 +197,7 @@ class KilledRun:
         if index == 0:
             assert _wait_for(proc, log_path, _SAVED.pattern), open(log_path).read()
             self.epoch_seconds = time.monotonic() - started
-        time.sleep(self.rng.uniform(0.0, 0.9) * self.epoch_seconds)
+        time.sleep(self.rng.uniform(0.1, 1.7) * self.epoch_seconds)
         return _sigkill(proc)
 
 

@@ -1,7 +1,9 @@
 """Per-sample transforms on record dicts (see ``docs/architecture.md``)."""
+from ppkpt.data.transforms.bottomup import KeyPointFlip, NormalizePermute, RandomAffine
 from ppkpt.data.transforms.common import Compose, Decode
-from ppkpt.data.transforms.preprocess import (DetResize, NormalizeImage, PadStride, Permute,
-                                              Resize, TopDownEvalAffine, build_preprocess)
+from ppkpt.data.transforms.preprocess import (DetResize, EvalAffine, NormalizeImage, PadStride,
+                                              Permute, Resize, TopDownEvalAffine,
+                                              build_preprocess)
 from ppkpt.data.transforms.topdown import (GenerateTarget, RandomFlipHalfBodyTransform,
                                            TopDownAffine, TopDownGetRandomScaleRotation,
                                            TopDownRandomFlip, TopDownRandomShiftBboxCenter)
@@ -10,5 +12,5 @@ __all__ = [
     'Compose', 'Decode', 'NormalizeImage', 'Permute', 'DetResize', 'Resize', 'PadStride',
     'TopDownEvalAffine', 'build_preprocess', 'RandomFlipHalfBodyTransform', 'TopDownRandomFlip',
     'TopDownRandomShiftBboxCenter', 'TopDownGetRandomScaleRotation', 'TopDownAffine',
-    'GenerateTarget',
+    'GenerateTarget', 'RandomAffine', 'KeyPointFlip', 'NormalizePermute', 'EvalAffine',
 ]

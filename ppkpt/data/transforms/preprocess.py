@@ -1,10 +1,11 @@
 """The deterministic preprocessing shared by evaluation, inference and deploy.
 
-Box -> crop (:class:`TopDownEvalAffine`), normalisation (:class:`NormalizeImage`), layout
-(:class:`Permute`) and the detector resizes (:class:`DetResize`, PaddleDetection's
-:class:`Resize`, :class:`PadStride`). The eval and test readers build these ops from the config;
-deploy builds the same classes from ``infer_cfg.yml`` with :func:`build_preprocess`, so an image
-and a box give the same network input in both. This module imports numpy and cv2, never paddle.
+Box -> crop (:class:`TopDownEvalAffine`), the bottom-up whole-image resize
+(:class:`EvalAffine`), normalisation (:class:`NormalizeImage`), layout (:class:`Permute`) and the
+detector resizes (:class:`DetResize`, PaddleDetection's :class:`Resize`, :class:`PadStride`). The
+eval and test readers build these ops from the config; deploy builds the same classes from
+``infer_cfg.yml`` with :func:`build_preprocess`, so an image and a box give the same network
+input in both. This module imports numpy and cv2, never paddle.
 
 Every op is a callable ``op(record) -> record`` on a record dict with ``image``; the detector
 ops keep ``im_shape`` (2,) [h, w] of the current image and ``scale_factor`` (2,)
@@ -20,8 +21,8 @@ from ppkpt.core.workspace import serializable
 from ppkpt.data.transforms.common import Compose
 from ppkpt.geometry import box_to_center_scale, clip_box_xywh, crop_matrix
 
-__all__ = ['TopDownEvalAffine', 'NormalizeImage', 'Permute', 'DetResize', 'Resize', 'PadStride',
-           'PREPROCESS_OPS', 'build_preprocess']
+__all__ = ['TopDownEvalAffine', 'EvalAffine', 'NormalizeImage', 'Permute', 'DetResize', 'Resize',
+           'PadStride', 'PREPROCESS_OPS', 'build_preprocess', 'pixel_index_matrix']
 
 Record = Dict[str, Any]
 
@@ -83,6 +84,87 @@ class TopDownEvalAffine:
         record['image'] = cv2.warpAffine(record['image'], mat, tuple(self.trainsize),
                                          flags=cv2.INTER_LINEAR)
         record.update(center=center, scale=scale, rotate=0.0)
+        return record
+
+
+def pixel_index_matrix(mat: np.ndarray) -> np.ndarray:
+    """The matrix ``cv2.warpAffine`` needs to apply ``mat`` in the bottom-up pixel convention.
+
+    The bottom-up ops and :class:`~ppkpt.codecs.AssociativeEmbeddingCodec` let pixel ``i``
+    cover the interval ``[i, i + 1)`` (its centre is ``i + 0.5``, and a mirror is
+    ``x -> W - x``); OpenCV puts the centre of pixel ``i`` at ``i``. The returned matrix maps
+    OpenCV indices as ``index' = mat(index + 0.5) - 0.5``, so image content and points moved
+    with ``mat`` stay together exactly, also when ``mat`` zooms.
+
+    Args:
+        mat: (2, 3) matrix between continuous coordinates (x, y).
+
+    Returns:
+        (2, 3) float64 matrix between OpenCV pixel indices.
+    """
+    mat = np.asarray(mat, dtype=np.float64)
+    out = mat.copy()
+    out[:, 2] += 0.5 * mat[:, :2].sum(axis=1) - 0.5
+    return out
+
+
+@serializable
+class EvalAffine:
+    """Resize a whole image for bottom-up evaluation and deploy, keeping its aspect ratio.
+
+    The short side becomes ``size``; the long side is scaled by the same factor and rounded up
+    to a multiple of ``stride``, the picture centred on it with black padding on both ends
+    (PaddleDetection's ``EvalAffine`` sizes; its centre is rounded to whole pixels, this one is
+    exact). Pixel ``i`` covers ``[i, i + 1)`` (see :func:`pixel_index_matrix`), the
+    convention of :class:`~ppkpt.codecs.AssociativeEmbeddingCodec`.
+
+    Required keys: ``image`` (H, W, 3).
+    Modified keys: ``image`` becomes (h, w, 3) with ``min(h, w) = size`` and the other side
+    ``ceil(long * size / short / stride) * stride``.
+    Added keys: ``affine`` (2, 3) float64, the matrix from input pixels to original image
+    pixels, for ``codec.decode_to_image(outputs, input_to_image=record['affine'])``.
+    Other keys (``im_shape`` of the original image, ``im_id``) are left as they are.
+
+    Args:
+        size: short side of the network input in pixels; a multiple of ``stride``.
+        stride: the long side is rounded up to a multiple of it (64 as in PaddleDetection, so
+            its exported ``infer_cfg.yml`` gives the same input; HigherHRNet needs 32).
+    """
+
+    __category__ = 'transform'
+
+    def __init__(self, size: int = 512, stride: int = 64) -> None:
+        if stride < 1 or size < stride or size % stride:
+            raise ValueError(f'EvalAffine.size must be a positive multiple of stride, got '
+                             f'size={size}, stride={stride}')
+        self.size = int(size)
+        self.stride = int(stride)
+
+    def input_size(self, width: int, height: int) -> Tuple[int, int]:
+        """(w, h) of the network input for a ``width`` x ``height`` image."""
+        zoom = self.size / min(width, height)
+        long_side = int(np.ceil(max(width, height) * zoom / self.stride)) * self.stride
+        return (self.size, long_side) if width < height else (long_side, self.size)
+
+    def matrices(self, width: int, height: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(image -> input, input -> image) (2, 3) float64 matrices for a ``width`` x ``height``
+        image: a zoom of ``size / min(width, height)`` about the image centre, which lands on
+        the input centre."""
+        zoom = self.size / min(width, height)
+        input_w, input_h = self.input_size(width, height)
+        forward = np.array([[zoom, 0.0, 0.5 * (input_w - zoom * width)],
+                            [0.0, zoom, 0.5 * (input_h - zoom * height)]])
+        inverse = np.array([[1.0 / zoom, 0.0, 0.5 * (width - input_w / zoom)],
+                            [0.0, 1.0 / zoom, 0.5 * (height - input_h / zoom)]])
+        return forward, inverse
+
+    def __call__(self, record: Record) -> Record:
+        image = record['image']
+        height, width = image.shape[:2]
+        forward, inverse = self.matrices(width, height)
+        record['image'] = cv2.warpAffine(image, pixel_index_matrix(forward),
+                                         self.input_size(width, height), flags=cv2.INTER_LINEAR)
+        record['affine'] = inverse
         return record
 
 
@@ -309,7 +391,8 @@ class PadStride:
 
 
 PREPROCESS_OPS: Dict[str, Callable[..., Any]] = {
-    'TopDownEvalAffine': TopDownEvalAffine, 'NormalizeImage': NormalizeImage,
+    'TopDownEvalAffine': TopDownEvalAffine, 'EvalAffine': EvalAffine,
+    'NormalizeImage': NormalizeImage,
     'Permute': Permute, 'Resize': Resize, 'DetResize': DetResize, 'PadStride': PadStride,
 }
 """The ops ``infer_cfg.yml`` may name in ``Preprocess`` (``Decode`` entries are skipped)."""

@@ -1,5 +1,8 @@
 """Top-down (one person per sample) augmentation, cropping and target generation.
 
+:class:`GenerateTarget` also encodes bottom-up records (all people of an image, see
+:mod:`ppkpt.data.transforms.bottomup`).
+
 Every op is a callable ``op(record) -> record`` on the record dict described in
 ``docs/architecture.md``: ``image`` (H, W, 3) uint8 RGB, ``center`` (2,) pixels, ``scale`` (2,)
 in ``pixel_std`` units, ``rotate`` degrees, ``gt_joints`` (K, 3) and ``joints_vis`` (K, 3) with
@@ -376,11 +379,14 @@ class TopDownAffine:
 class GenerateTarget:
     """Encode the record's joints into training targets with the run's codec.
 
-    The record's ``gt_joints`` (K, 3) and ``joints_vis`` (K, 3) in crop pixels are one
-    instance; ``codec.encode`` returns the target arrays (``target`` (K, H, W) and
-    ``target_weight`` (K, 1) for the heatmap codec), which are added to the record.
+    Top-down records hold one instance: ``gt_joints`` (K, 3) and ``joints_vis`` (K, 3) in crop
+    pixels (``target`` (K, H, W) and ``target_weight`` (K, 1) for the heatmap codec).
+    Bottom-up records hold all M people of an image: ``gt_joints`` (M, K, 3) (x, y, v) in input
+    pixels, v > 0 for labelled joints, M may be 0 (``heatmap_gt1x``, ``heatmap_gt2x`` and
+    ``tagmap`` for the associative-embedding codec). A bottom-up record's ``mask_1x`` /
+    ``mask_2x`` (from ``RandomAffine``) must have the size of the matching ``heatmap_gt*``.
 
-    Required keys: ``gt_joints``, ``joints_vis``.
+    Required keys: ``gt_joints``; ``joints_vis`` for a top-down record.
     Added keys: the codec's target arrays. Removed keys: ``gt_joints``, ``joints_vis``.
 
     Args:
@@ -396,6 +402,25 @@ class GenerateTarget:
 
     def __call__(self, record: Record) -> Record:
         joints = np.asarray(record.pop('gt_joints'))
-        visible = np.asarray(record.pop('joints_vis'))[:, 0]
-        record.update(self.codec.encode(joints[None, :, :2], visible[None]))
+        if joints.ndim == 3:
+            targets = self.codec.encode(joints[..., :2], joints[..., 2] > 0)
+            _check_mask_sizes(record, targets)
+        else:
+            visible = np.asarray(record.pop('joints_vis'))[:, 0]
+            targets = self.codec.encode(joints[None, :, :2], visible[None])
+        record.update(targets)
         return record
+
+
+def _check_mask_sizes(record: Record, targets: Dict[str, np.ndarray]) -> None:
+    """Raise ValueError when a ``mask_<s>`` (H, W) of the record differs in size from the
+    codec's ``heatmap_gt<s>`` (K, H, W)."""
+    for key, heatmap in targets.items():
+        if not key.startswith('heatmap_gt'):
+            continue
+        mask_key = 'mask_' + key[len('heatmap_gt'):]
+        mask = record.get(mask_key)
+        if mask is not None and np.shape(mask) != heatmap.shape[1:]:
+            raise ValueError(f'{mask_key} has shape {np.shape(mask)} but the codec makes {key} '
+                             f'maps of {heatmap.shape[1:]}; RandomAffine trainsize / hmsize '
+                             f'must match the codec input size and strides')

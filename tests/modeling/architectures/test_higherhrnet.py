@@ -5,11 +5,6 @@ meta.json and every third row and column of the four reference outputs. Its 37.8
 weights.pdparams and its input.npy are not shipped: both are redrawn here from the recipe the
 fixture documents, and checked against digests of the original files.
 """
-import hashlib
-import io
-import json
-from pathlib import Path
-
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -22,14 +17,14 @@ from ppkpt.modeling.architectures.higherhrnet import HigherHRNet, joint_permutat
 from ppkpt.modeling.backbones.hrnet import HRNet
 from ppkpt.modeling.heads.hrhrnet_head import HrHRNetHead
 
-DATA = Path(__file__).resolve().parents[2] / 'data'
-KEYS_FILE = DATA / 'ppdet_keys' / 'higherhrnet_hrnet_w32_512.txt'
-FIXTURE = DATA / 'ppdet_numeric' / 'higherhrnet_hrnet_w18_256'
+from ppdet_fixture import (NUMERIC_DIR, npy_sha256, read_keys, read_meta, recipe_input,
+                           recipe_weights, state_digest, state_entries)
+
+KEYS_STEM = 'higherhrnet_hrnet_w32_512'
+FIXTURE_STEM = 'higherhrnet_hrnet_w18_256'
 # sha256 over (name + b'\0' + float32 bytes) of every entry of the fixture's weights.pdparams,
 # in its order, computed from the original file.
 WEIGHTS_DIGEST = '049f1e032f736eda586eabb31775e59362b99b936362b2a1b85e769bf5d729b6'
-MEAN = np.array([0.485, 0.456, 0.406])[:, None, None]
-STD = np.array([0.229, 0.224, 0.225])[:, None, None]
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
 
@@ -58,84 +53,15 @@ def _model(width=18, num_joints=17, eval_flip=False, flip_perm=None):
     return HigherHRNet(backbone, head, eval_flip=eval_flip, flip_perm=flip_perm)
 
 
-def _entries(layer):
-    return [(name, list(t.shape), str(t.dtype).replace('paddle.', ''))
-            for name, t in layer.state_dict().items()]
-
-
-def _read_keys():
-    lines = KEYS_FILE.read_text().splitlines()
-    header = dict(item.split('=', 1) for item in lines[0].lstrip('# ').split())
-    entries = []
-    for line in lines[1:]:
-        name, shape, dtype = line.split('\t')
-        entries.append((name, [int(v) for v in shape.split(',')], dtype))
-    return header, entries
-
-
-def _upsample_corners(grid, height, width):
-    """(gh, gw) -> (height, width), linear along W then H with the corners aligned."""
-    xs = np.linspace(0, grid.shape[1] - 1, width)
-    ys = np.linspace(0, grid.shape[0] - 1, height)
-    rows = np.stack([np.interp(xs, np.arange(grid.shape[1]), row) for row in grid])
-    return np.stack([np.interp(ys, np.arange(grid.shape[0]), col) for col in rows.T]).T
-
-
-def _recipe_input(height, width):
-    """The fixture's input.npy [1, 3, H, W], redrawn from meta.json's ``input_generation``."""
-    rng = np.random.default_rng(7)
-    coarse = rng.uniform(0.0, 1.0, (3, height // 16 + 1, width // 16 + 1))
-    blobs = np.stack([_upsample_corners(c, height, width) for c in coarse])
-    gradient = np.linspace(0, 1, height)[:, None] * np.linspace(1, 0, width)[None, :]
-    noise = rng.uniform(0.0, 1.0, (3, height, width))
-    image = np.clip(0.6 * blobs + 0.25 * gradient[None] + 0.15 * noise, 0, 1)
-    return ((image - MEAN) / STD).astype(np.float32)[None]
-
-
-def _recipe_weights(model, gain):
-    """The fixture's weights.pdparams, redrawn from its recipe in state_dict order."""
-    norm_entries = {f'{prefix}.{key}' for prefix, layer in model.named_sublayers()
-                    if isinstance(layer, nn.BatchNorm2D) for key in layer.state_dict()}
-    rng = np.random.default_rng(2024)
-    state = {}
-    for name, tensor in model.state_dict().items():
-        shape, leaf = tuple(tensor.shape), name.rsplit('.', 1)[1]
-        if name in norm_entries and leaf in ('weight', '_variance'):
-            values = rng.uniform(0.5, 1.5, shape)
-        elif name in norm_entries:
-            values = rng.normal(0.0, 0.1, shape)
-        elif leaf == 'weight':
-            unit = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[1:])), shape)
-            values = unit.astype(np.float32).astype(np.float64) * gain
-        else:
-            values = rng.normal(0.0, 0.05, shape)
-        state[name] = values.astype(np.float32)
-    return state
-
-
-def _digest(state):
-    digest = hashlib.sha256()
-    for name, values in state.items():
-        digest.update(name.encode() + b'\0')
-        digest.update(np.ascontiguousarray(values).tobytes())
-    return digest.hexdigest()
-
-
-def _npy_sha256(array):
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
-
-
 def _image(batch=1, height=64, width=64, seed=0):
     rng = np.random.default_rng(seed)
     return paddle.to_tensor(rng.normal(size=(batch, 3, height, width)).astype('float32'))
 
 
 def test_state_dict_matches_paddledetection_w32():
-    header, expected = _read_keys()
+    header, expected = read_keys(KEYS_STEM)
     model = _model(width=32)
-    assert _entries(model) == expected
+    assert state_entries(model) == expected
     params = model.parameters()
     assert sum(int(np.prod(p.shape)) for p in params) == int(header['total_numel'])
     assert sum(int(np.prod(p.shape)) for p in params
@@ -143,14 +69,14 @@ def test_state_dict_matches_paddledetection_w32():
 
 
 def test_numeric_parity_with_paddledetection():
-    meta = json.loads((FIXTURE / 'meta.json').read_text())
-    _, height, width = meta['input_shape'][1:]
-    image = _recipe_input(height, width)
-    assert _npy_sha256(image) == meta['files_sha256']['input.npy']
+    meta = read_meta(FIXTURE_STEM)
+    batch, _, height, width = meta['input_shape']
+    image = recipe_input(batch, height, width)
+    assert npy_sha256(image) == meta['files_sha256']['input.npy']
     model = _model(width=18, num_joints=meta['num_joints'])
-    assert [n for n, _, _ in _entries(model)] == [n for n, _, _ in _read_keys()[1]]
-    state = _recipe_weights(model, meta['conv_gain'])
-    assert _digest(state) == WEIGHTS_DIGEST
+    assert [n for n, _, _ in state_entries(model)] == [n for n, _, _ in read_keys(KEYS_STEM)[1]]
+    state = recipe_weights(model, meta['conv_gain'])
+    assert state_digest(state) == WEIGHTS_DIGEST
     set_state_dict_strict(model, state, 'the HigherHRNet fixture weights')
     model.eval()
     with paddle.no_grad():
@@ -158,7 +84,7 @@ def test_numeric_parity_with_paddledetection():
         quarter, _, half = model.hrhrnet_head.raw_maps(features)
         heatmaps, tags = model.hrhrnet_head(features)
         merged = model({'image': paddle.to_tensor(image)})
-    reference = np.load(FIXTURE / 'outputs_every3rd.npz')
+    reference = np.load(NUMERIC_DIR / FIXTURE_STEM / 'outputs_every3rd.npz')
     ours = {'eval_heatmaps': heatmaps.numpy(), 'eval_tags': tags.numpy(),
             'quarter_heatmaps_tags': quarter.numpy(), 'half_heatmaps': half.numpy()}
     for name, values in ours.items():

@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 
 import ppkpt.data.datasets.keypoint_bottomup as bottomup
 from ppkpt.codecs import AssociativeEmbeddingCodec
-from ppkpt.core.workspace import LazyObject, build_ops
+from ppkpt.core.workspace import LazyObject, build_object, build_ops
 from ppkpt.data.datasets import KeypointBottomUpCocoDataset, KeypointBottomUpCrowdPoseDataset
 from ppkpt.data.transforms.preprocess import EvalAffine, NormalizeImage, Permute
 from ppkpt.data.transforms.topdown import GenerateTarget
@@ -161,6 +161,19 @@ def test_test_mode_keeps_every_image_and_carries_no_targets(tmp_path):
     assert set(sample) == {'image', 'image_file', 'im_id', 'im_shape', 'affine'}
     assert sample['image'].shape == (512, 832, 3)  # 500 x 333: 768.8 -> 13 * 64
     np.testing.assert_array_equal(sample['im_shape'], [333, 500])
+
+
+def test_the_datasets_build_from_a_config_with_the_shared_num_joints():
+    cfg = {'num_joints': 14}
+    ds = build_object(LazyObject('KeypointBottomUpCrowdPoseDataset',
+                                 {'dataset_dir': CROWDPOSE_DIR, 'image_dir': '',
+                                  'anno_path': 'test_crowdpose.json'}), 'TrainDataset', cfg)
+    assert isinstance(ds, KeypointBottomUpCrowdPoseDataset) and ds.num_joints == 14
+    coco = build_object(LazyObject('KeypointBottomUpCocoDataset',
+                                   {'dataset_dir': COCO_DIR, 'image_dir': '',
+                                    'anno_path': 'test_coco.json', 'shard': [0, 2]}),
+                        'TrainDataset', {'num_joints': K})
+    assert len(coco) == 2 and coco.num_joints == K
 
 
 def test_return_mask_false_gives_no_mask():

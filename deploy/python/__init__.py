@@ -1,5 +1,6 @@
-"""Paddle Inference deployment: predictor, preprocess, detectors, tracking and smoothing.
+"""Paddle Inference deployment: predictor, detectors, tracking, smoothing and the scripts.
 
-Imports only ``ppkpt.geometry``, ``ppkpt.codecs.heatmap``, ``ppkpt.metadata``,
-``ppkpt.visualize`` and ``paddle.inference`` from outside this package.
+Imports from outside this package only the numpy/cv2 modules of ppkpt (the shared
+preprocessing, codecs, geometry, metadata, image reading, drawing and the command-line parser
+``ppkpt.core.cli``) and ``paddle.inference`` (when a predictor is built); see docs/deploy.md.
 """

@@ -32,8 +32,8 @@ logger = logging.getLogger('ppkpt.deploy')
 
 _DEFAULT_FPS = 30.0
 _ASKED_DEVICES = DEVICES + ('xpu', 'npu')
-_MOT = 'a multi-object-tracking option; PaddleDetection\'s keypoint scripts ignore it too'
-_ACTION = 'an action-recognition option; PaddleDetection\'s keypoint scripts ignore it too'
+_MOT = "a multi-object-tracking option; PaddleDetection's keypoint scripts ignore it too"
+_ACTION = "an action-recognition option; PaddleDetection's keypoint scripts ignore it too"
 
 DEPLOY_FLAGS: Tuple[Unsupported, ...] = (
     Unsupported('--use_gpu', 'deprecated (PaddleDetection rejects it too); use --device GPU',
@@ -118,9 +118,10 @@ class VideoSource:
         ok, frame = self._capture.read() if self._capture.isOpened() else (False, None)
         if not ok or is_empty(frame):
             self._capture.release()
+            hint = (' (not a video, or a corrupt or truncated file; an MP4 cut before its '
+                    'index, the moov atom, cannot be read)') if video_file else ''
             raise VideoReadError(f'cannot read {self.label}: OpenCV cannot open it or decode a '
-                                 f'first frame (not a video, or a corrupt or truncated file; '
-                                 f'an MP4 cut before its index, the moov atom, cannot be read)')
+                                 f'first frame{hint}')
         self._first: Optional[np.ndarray] = frame
         fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if fps > 0 else _DEFAULT_FPS

@@ -42,8 +42,8 @@ def usable_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     A box is dropped (with a debug log naming it and why) when a coordinate is not finite, it
     is inverted (x2 < x1 or y2 < y1), it is under 1 px wide or high, under 1 px of it lies
     inside the image, or the clipping the crop applies (:func:`ppkpt.geometry.clip_box_xywh`)
-    leaves it under 1 px wide or high. Such boxes would otherwise be decoded into NaN
-    keypoints, every joint on one point, a crop turned 180 degrees or keypoints off the image.
+    leaves it under 1 px wide or high. Decoded, such boxes put every joint on one point, off
+    the image or at arbitrary places.
 
     Args:
         boxes: (P, 4) boxes (x1, y1, x2, y2) in pixels.
@@ -203,6 +203,7 @@ class KeypointDetector:
         return np.concatenate(keypoints), np.concatenate(scores)
 
     def _no_persons(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(0, K, 3) keypoints and (0,) scores."""
         return np.zeros((0, self.meta.num_joints, 3), np.float32), np.zeros(0, np.float32)
 
     def _heatmaps(self, batch: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import functools
 import random
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -146,7 +146,7 @@ class CompatParser(argparse.ArgumentParser):
 
     def __init__(self, description: Optional[str] = None) -> None:
         self._long_options: List[str] = []  # set first: the base class adds --help
-        self._bool_flags: Dict[str, str] = {}
+        self._bool_flags: Set[str] = set()
         self._unsupported: List[Tuple[Unsupported, str]] = []
         self._checks: List[Callable[[argparse.Namespace], None]] = []
         super().__init__(description=description,
@@ -172,7 +172,7 @@ class CompatParser(argparse.ArgumentParser):
         action = self.add_argument(*flags, nargs='?', const=True, default=default,
                                    type=parse_bool, metavar='BOOL',
                                    help=f'{help} (switch, or true/false{shown})')
-        self._bool_flags.update({flag: flag for flag in flags if flag.startswith('--')})
+        self._bool_flags.update(flag for flag in flags if flag.startswith('--'))
         return action
 
     def add_unsupported(self, specs: Sequence[Unsupported]) -> None:

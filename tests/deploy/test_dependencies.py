@@ -23,6 +23,7 @@ def test_deploy_imports_no_training_code() -> None:
                'ppkpt.codecs.base', 'ppkpt.codecs.heatmap', 'ppkpt.codecs.associative_embedding',
                'ppkpt.data', 'ppkpt.data.transforms',
                'ppkpt.data.transforms.common', 'ppkpt.data.transforms.preprocess',
-               'ppkpt.data.transforms.topdown', 'ppkpt.image_io', 'ppkpt.oks', 'ppkpt.visualize'}
+               'ppkpt.data.transforms.topdown', 'ppkpt.data.transforms.bottomup',
+               'ppkpt.image_io', 'ppkpt.oks', 'ppkpt.visualize'}
     assert loaded <= allowed, loaded - allowed
     assert {'ppkpt.data.transforms.preprocess', 'ppkpt.codecs.base'} <= loaded

@@ -235,7 +235,10 @@ def clip_box_xywh(box: Sequence[float], width: float, height: float) -> Optional
 
     As in the reference HRNet pipeline, the right/bottom edge is the last pixel inside the box,
     ``x + w - 1`` (a box inside the image comes back as (x, y, w - 1, h - 1)), and the edges
-    are clipped to ``[0, width - 1]`` and ``[0, height - 1]``.
+    are clipped to ``[0, width - 1]`` and ``[0, height - 1]``. The far edge is taken from the
+    unclipped ``x``, so a box that starts left of (or above) the image only loses the part
+    outside it (the reference adds ``w - 1`` to the clipped ``x`` and so widens such a box;
+    ground-truth boxes, which start inside the image, are unaffected).
 
     Args:
         box: (4,) box (x, y, w, h) in pixels.
@@ -252,8 +255,8 @@ def clip_box_xywh(box: Sequence[float], width: float, height: float) -> Optional
         raise ValueError(f'box must be (x, y, w, h), got {box!r}')
     x, y, w, h = (float(v) for v in box)
     x1, y1 = max(0.0, x), max(0.0, y)
-    x2 = min(width - 1, x1 + max(0.0, w - 1))
-    y2 = min(height - 1, y1 + max(0.0, h - 1))
+    x2 = min(width - 1, x + max(0.0, w - 1))
+    y2 = min(height - 1, y + max(0.0, h - 1))
     if x2 < x1 or y2 < y1:
         return None
     return [x1, y1, x2 - x1, y2 - y1]

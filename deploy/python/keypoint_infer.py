@@ -21,19 +21,20 @@ from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # no
                                     deploy_parser, is_empty, read_image_or_copy, run_cli,
                                     run_on_input, trt_options, write_json)
 from deploy.python.predictor import (InferConfig, Predictor, StageTimer,  # noqa: E402
-                                     TensorRTOptions, find_model_files)
+                                     TensorRTOptions, find_model_files, load_infer_cfg)
 from ppkpt.codecs import KeypointCodec, build_codec  # noqa: E402
 from ppkpt.data.transforms.preprocess import TopDownEvalAffine, build_preprocess  # noqa: E402
 from ppkpt.geometry import clip_box_xywh  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
 from ppkpt.visualize import draw_keypoints  # noqa: E402
 
-__all__ = ['KeypointDetector', 'ARCH_KINDS', 'usable_boxes', 'main']
+__all__ = ['KeypointDetector', 'ARCH_KINDS', 'usable_boxes', 'model_kind', 'main']
 
 logger = logging.getLogger('ppkpt.deploy')
 
-ARCH_KINDS = {'TopDownHRNet': 'topdown', 'HRNet': 'topdown'}
-"""infer_cfg ``arch`` -> pipeline kind; ``HRNet`` is what PaddleDetection writes."""
+ARCH_KINDS = {'TopDownHRNet': 'topdown', 'HRNet': 'topdown', 'HigherHRNet': 'bottomup'}
+"""infer_cfg ``arch`` -> pipeline kind; ``HRNet`` is what PaddleDetection writes. Bottom-up
+exports run in :mod:`deploy.python.bottomup_infer`."""
 
 
 def usable_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -120,9 +121,10 @@ class KeypointDetector:
                                    2 * batch_size, trt)
         cfg = self.predictor.infer_cfg
         source = f'{model_dir}/infer_cfg.yml'
-        if cfg.arch not in ARCH_KINDS:
-            raise ValueError(f'{source}: arch {cfg.arch!r} is not supported; '
-                             f'supported: {sorted(ARCH_KINDS)}')
+        if ARCH_KINDS.get(cfg.arch) != 'topdown':
+            raise ValueError(f'{source}: arch {cfg.arch!r} is not supported by this top-down '
+                             f'detector; supported: '
+                             f'{sorted(k for k, v in ARCH_KINDS.items() if v == "topdown")}')
         self.codec = self._codec(cfg, source, use_dark)
         self.preprocess = build_preprocess(cfg.preprocess, self.codec, source)
         affine = next((op for op in self.preprocess.ops if isinstance(op, TopDownEvalAffine)),
@@ -311,8 +313,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def model_kind(argv: Optional[List[str]]) -> str:
+    """The :data:`ARCH_KINDS` kind of the ``--model_dir`` export of a command line;
+    ``'topdown'`` when it cannot be read (the top-down path then names the problem)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument('--model_dir', default=None)
+    model_dir = peek.parse_known_args(argv)[0].model_dir
+    try:
+        return ARCH_KINDS.get(load_infer_cfg(model_dir).arch, 'topdown') if model_dir \
+            else 'topdown'
+    except (FileNotFoundError, ValueError):
+        return 'topdown'
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Run the CLI; returns the results (and ``benchmark`` when asked)."""
+    """Run the CLI; returns the results (and ``benchmark`` when asked). A bottom-up export
+    runs :func:`deploy.python.bottomup_infer.main` (its flags add ``--smooth`` and the
+    filter settings)."""
+    if model_kind(argv) == 'bottomup':
+        from deploy.python.bottomup_infer import main as bottomup_main
+        return bottomup_main(argv)
     args = build_parser().parse_args(argv)
     find_model_files(args.model_dir)
     detector, results, seconds = run_on_input(

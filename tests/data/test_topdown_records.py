@@ -139,5 +139,8 @@ def test_clip_box_xywh():
     assert clip_box_xywh([10, 20, 30, 40], math.inf, math.inf) == [10.0, 20.0, 29.0, 39.0]
     assert clip_box_xywh([10, 20, 0.5, 0.5], 640, 480) == [10.0, 20.0, 0.0, 0.0]
     assert clip_box_xywh([700, 20, 30, 40], 640, 480) is None
+    # a box partly left of the image keeps only its inside part, and one fully left is gone
+    assert clip_box_xywh([-20, 10, 40, 50], 640, 480) == [0.0, 10.0, 19.0, 49.0]
+    assert clip_box_xywh([-100, 10, 60, 50], 640, 480) is None
     with pytest.raises(ValueError, match='x, y, w, h'):
         clip_box_xywh([1, 2, 3], 640, 480)

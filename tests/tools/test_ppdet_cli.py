@@ -128,3 +128,17 @@ def test_export_then_keypoint_infer_with_paddledetection_flags(trained, tmp_path
     assert (out / '000000.jpg').is_file() and 'kpt_infer_ms' in result.stdout
     assert [line.split(': warning: ')[1].split()[0] for line in _warnings(result.stderr)] == \
         ['--save_mot_txts']
+
+
+@pytest.mark.parametrize('words, seed', [(['--enable_ce'], 0), (['--enable_ce', 'True'], 0),
+                                         (['--enable_ce=False'], None),
+                                         (['--enable_ce', '--seed', '5'], 5),
+                                         (['--seed', '5', '--enable_ce'], 5)])
+def test_enable_ce_seeds_with_zero_unless_a_seed_is_given(words, seed) -> None:
+    from ppkpt.core.cli import ArgsParser
+
+    parser = ArgsParser(tool='train')
+    parser.add_bool('--enable_ce')
+    parser.add_bool('--eval')
+    args = parser.parse_args(['-c', PLIER_CONFIG, '-o', 'epoch=1', *words, '--eval', 'false'])
+    assert args.seed == seed and args.eval is False and args.opt == ['epoch=1']

@@ -20,9 +20,11 @@ Sub-layer names and their creation order reproduce PaddleDetection's ``LiteHRNet
 C2] at strides [4, 8, 16, 32] for last-stage widths [C0, C1, C2, C3] (40 for output 0 of
 every type except ``naive``, which has 30).
 """
+from functools import lru_cache
 from numbers import Integral
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
@@ -118,6 +120,46 @@ def interleave_channels(first: paddle.Tensor, second: paddle.Tensor) -> paddle.T
         [N, 2C, H, W].
     """
     return paddle.flatten(paddle.stack([first, second], axis=2), start_axis=1, stop_axis=2)
+
+
+@lru_cache(maxsize=None)
+def _corner_weights(size_out: int, size_in: int) -> np.ndarray:
+    """(size_out, size_in) float32 matrix of 1-D linear interpolation with aligned corners:
+    output i samples input position ``i * (size_in - 1) / (size_out - 1)``."""
+    weights = np.zeros((size_out, size_in), dtype=np.float64)
+    positions = np.linspace(0.0, size_in - 1, size_out)
+    low = np.minimum(np.floor(positions).astype(int), size_in - 1)
+    high = np.minimum(low + 1, size_in - 1)
+    frac = positions - low
+    np.add.at(weights, (np.arange(size_out), low), 1.0 - frac)
+    np.add.at(weights, (np.arange(size_out), high), frac)
+    return weights.astype(np.float32)
+
+
+def resize_bilinear_corners(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tensor:
+    """Bilinear resize of ``x`` to the spatial size of ``ref`` with aligned corners.
+
+    Computed as two matrix products with constant interpolation matrices, which equals
+    ``F.interpolate(x, size, mode='bilinear', align_corners=True)`` to float rounding and, unlike
+    the ``bilinear_interp`` op, runs in the oneDNN PIR predictor of Paddle 3.3.
+
+    Args:
+        x: [N, C, h, w].
+        ref: [N, C', H, W].
+
+    Returns:
+        [N, C, H, W].
+
+    Raises:
+        ValueError: a spatial size is unknown (-1) while tracing for export.
+    """
+    sizes = (ref.shape[2], ref.shape[3], x.shape[2], x.shape[3])
+    if min(sizes) < 0:
+        raise ValueError('LiteHRNet exports with a fixed input size only: give image_shape '
+                         '[3, H, W] without -1 (TestReader.inputs_def.image_shape)')
+    rows = paddle.to_tensor(_corner_weights(sizes[0], sizes[2]))
+    cols = paddle.to_tensor(_corner_weights(sizes[1], sizes[3]).T)
+    return paddle.matmul(paddle.matmul(rows, x), cols)
 
 
 class ConvNormLayer(nn.Layer):
@@ -409,8 +451,7 @@ class IterativeHead(nn.Layer):
         outs: List[paddle.Tensor] = []
         for x, project in zip(feats[::-1], self.projects):
             if outs:
-                x = x + F.interpolate(outs[-1], size=x.shape[2:4], mode='bilinear',
-                                      align_corners=True)
+                x = x + resize_bilinear_corners(outs[-1], x)
             outs.append(project(x))
         return outs[::-1]
 

@@ -16,7 +16,8 @@ from ppkpt.codecs.heatmap import HeatmapCodec
 from ppkpt.core.workspace import create, load_config
 from ppkpt.engine.exporter import export_model
 from ppkpt.modeling.architectures.topdown_hrnet import TopDownHRNet
-from ppkpt.modeling.backbones.lite_hrnet import LITE_HRNET_TYPES, LiteHRNet
+from ppkpt.modeling.backbones.lite_hrnet import (LITE_HRNET_TYPES, LiteHRNet,
+                                                 resize_bilinear_corners)
 from ppkpt.modeling.heads.topdown_heatmap_head import TopDownHeatmapHead
 from ppkpt.modeling.layers import FeatureSpec
 from ppkpt.modeling.losses.keypoint_mse import KeyPointMSELoss
@@ -152,7 +153,7 @@ def test_sizes_that_are_not_multiples_of_32_work():
 def test_head_channels_must_match_the_backbone():
     codec = HeatmapCodec([64, 64], [16, 16])
     with pytest.raises(ValueError, match='has 30 channels'):
-        TopDownHRNet(_backbone('naive'), TopDownHeatmapHead(40, 17, codec, KeyPointMSELoss()))
+        TopDownHRNet(_backbone('naive'), TopDownHeatmapHead(40, 17, codec, KeyPointMSELoss(), []))
 
 
 def test_training_reaches_the_stem_and_freeze_at_freezes_groups():
@@ -164,7 +165,8 @@ def test_training_reaches_the_stem_and_freeze_at_freezes_groups():
     assert all(p.stop_gradient for layer in (frozen.stem, frozen.transition0, frozen.stage0)
                for p in layer.parameters())
     trainable = [p for layer in (frozen.transition1, frozen.stage1, frozen.head_layer)
-                 for p in layer.parameters() if not p.name.endswith(('_mean', '_variance'))]
+                 for name, p in layer.named_parameters()
+                 if not name.endswith(('_mean', '_variance'))]
     assert trainable and not any(p.stop_gradient for p in trainable)
 
 
@@ -195,8 +197,8 @@ def test_bad_arguments_are_rejected(kwargs, message):
 def test_export_runs_in_onednn_predictor(tmp_path):
     paddle.seed(0)
     codec = HeatmapCodec([48, 64], [12, 16], target_type='udp')
-    model = TopDownHRNet(_backbone('wider_naive'), TopDownHeatmapHead(40, 3, codec,
-                                                                      KeyPointMSELoss()))
+    head = TopDownHeatmapHead(40, 3, codec, KeyPointMSELoss(), [])
+    model = TopDownHRNet(_backbone('wider_naive'), head)
     model.eval()
     image = _image(batch=2, height=64, width=48, seed=2)
     with paddle.no_grad():
@@ -213,3 +215,14 @@ def test_export_runs_in_onednn_predictor(tmp_path):
     predictor.run()
     out = predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
     np.testing.assert_allclose(out, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_export_needs_a_fixed_input_size():
+    class Resize(paddle.nn.Layer):
+        def forward(self, x):
+            return resize_bilinear_corners(x[:, :, ::2, ::2], x)
+
+    spec = [paddle.static.InputSpec([None, 2, -1, -1], 'float32', 'x')]
+    static = paddle.jit.to_static(Resize(), input_spec=spec, full_graph=True)
+    with pytest.raises(ValueError, match='fixed input size'):
+        static.forward.concrete_program

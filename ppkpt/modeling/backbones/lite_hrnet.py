@@ -35,7 +35,7 @@ from paddle.regularizer import L2Decay
 from ppkpt.core.workspace import register, serializable
 from ppkpt.modeling.layers import FeatureSpec, crop_to, upsample_nearest
 
-__all__ = ['LiteHRNet', 'LiteHRNetSpec', 'LITE_HRNET_TYPES']
+__all__ = ['LiteHRNet', 'LiteHRNetSpec', 'LITE_HRNET_TYPES', 'resize_bilinear_corners']
 
 
 class LiteHRNetSpec(NamedTuple):
@@ -58,12 +58,11 @@ LITE_HRNET_TYPES: Dict[str, LiteHRNetSpec] = {
     'naive': LiteHRNetSpec((2, 4, 2), 'NAIVE', (30, 60, 120, 240)),
     'wider_naive': LiteHRNetSpec((2, 4, 2), 'NAIVE', (40, 80, 160, 320)),
 }
-STEM_CHANNELS = 32          # Stem(3, 32, 32, expand_ratio=1) for every type
+STEM_CHANNELS = 32          # the stem's width for every type
 BLOCKS_PER_MODULE = 2       # weighting blocks (LITE) or shuffle units per branch (NAIVE)
 REDUCE_RATIO = 8            # cross-resolution weighting bottleneck
 SPATIAL_RATIO = 4           # spatial weighting bottleneck
 OUT_STRIDES = (4, 8, 16, 32)
-ACTIVATIONS = (None, 'relu', 'sigmoid')
 
 
 class _Norm:
@@ -107,7 +106,7 @@ def _activate(x: paddle.Tensor, act: Optional[str]) -> paddle.Tensor:
     return x
 
 
-def interleave_channels(first: paddle.Tensor, second: paddle.Tensor) -> paddle.Tensor:
+def _interleave(first: paddle.Tensor, second: paddle.Tensor) -> paddle.Tensor:
     """Concatenate two maps on channels, then channel-shuffle with 2 groups.
 
     Channel ``2c`` of the result is ``first[:, c]`` and channel ``2c + 1`` is ``second[:, c]``.
@@ -154,7 +153,7 @@ def resize_bilinear_corners(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tens
         ValueError: a spatial size is unknown (-1) while tracing for export.
     """
     sizes = (ref.shape[2], ref.shape[3], x.shape[2], x.shape[3])
-    if min(sizes) < 0:
+    if not all(isinstance(v, int) and v > 0 for v in sizes):
         raise ValueError('LiteHRNet exports with a fixed input size only: give image_shape '
                          '[3, H, W] without -1 (TestReader.inputs_def.image_shape)')
     rows = paddle.to_tensor(_corner_weights(sizes[0], sizes[2]))
@@ -162,7 +161,7 @@ def resize_bilinear_corners(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tens
     return paddle.matmul(paddle.matmul(rows, x), cols)
 
 
-class ConvNormLayer(nn.Layer):
+class LiteConvNorm(nn.Layer):
     """Conv2D, then BatchNorm (when ``norm`` is given), then an optional activation.
 
     The norm is created before the conv, so a state_dict lists ``norm.*`` before
@@ -181,8 +180,6 @@ class ConvNormLayer(nn.Layer):
     def __init__(self, ch_in: int, ch_out: int, kernel_size: int, norm: Optional[_Norm],
                  stride: int = 1, groups: int = 1, act: Optional[str] = None) -> None:
         super().__init__()
-        if act not in ACTIVATIONS:
-            raise ValueError(f'ConvNormLayer act must be one of {ACTIVATIONS}, got {act!r}')
         self.act = act
         self.norm = norm(ch_out) if norm is not None else None
         self.conv = _conv(ch_in, ch_out, kernel_size, stride, groups, bias=norm is None)
@@ -195,13 +192,13 @@ class ConvNormLayer(nn.Layer):
         return _activate(out, self.act)
 
 
-class DepthWiseSeparableConvNormLayer(nn.Layer):
+class DepthwiseSeparable(nn.Layer):
     """Depthwise 3x3 + BN (no activation), then pointwise 1x1 + BN + ReLU."""
 
     def __init__(self, ch_in: int, ch_out: int, norm: _Norm) -> None:
         super().__init__()
-        self.depthwise_conv = ConvNormLayer(ch_in, ch_in, 3, norm, groups=ch_in)
-        self.pointwise_conv = ConvNormLayer(ch_in, ch_out, 1, norm, act='relu')
+        self.depthwise_conv = LiteConvNorm(ch_in, ch_in, 3, norm, groups=ch_in)
+        self.pointwise_conv = LiteConvNorm(ch_in, ch_out, 1, norm, act='relu')
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """[N, C_in, H, W] -> [N, C_out, H, W]."""
@@ -230,40 +227,35 @@ def _dw_pw(ch_in: int, ch_out: int, stride: int, norm: _Norm, relu: bool) -> nn.
 
 
 class Stem(nn.Layer):
-    """Stride-4 stem: a stride-2 3x3 conv, then a stride-2 shuffle block on its two halves.
+    """Stride-4 stem: a stride-2 3x3 conv to ``channels``, then a stride-2 shuffle block.
+
+    One half goes through a stride-2 depthwise 3x3 + BN and a 1x1 conv + BN + ReLU; the other
+    through a 1x1 conv + BN + ReLU to ``channels``, a stride-2 depthwise 3x3 + BN and a 1x1 conv
+    + BN + ReLU back to half the width; the halves are concatenated and channel-shuffled
+    (PaddleDetection's ``Stem(3, 32, 32, expand_ratio=1)``).
 
     Args:
-        ch_in: image channels.
-        stem_channels: channels after the first conv.
-        out_channels: output channels.
-        expand_ratio: width of the expanded half relative to ``stem_channels``.
+        channels: channels after the first conv and at the output.
         norm: the backbone's BatchNorm builder.
     """
 
-    def __init__(self, ch_in: int, stem_channels: int, out_channels: int, expand_ratio: float,
-                 norm: _Norm) -> None:
+    def __init__(self, channels: int, norm: _Norm) -> None:
         super().__init__()
-        mid_channels = int(round(stem_channels * expand_ratio))
-        half = stem_channels // 2
-        same_width = stem_channels == out_channels
-        inc_channels = out_channels - (half if same_width else stem_channels)
-        self.out_channels = out_channels
-        self.conv1 = ConvNormLayer(ch_in, stem_channels, 3, norm, stride=2, act='relu')
+        half = channels // 2
+        self.conv1 = LiteConvNorm(3, channels, 3, norm, stride=2, act='relu')
         self.branch1 = nn.Sequential(
-            ConvNormLayer(half, half, 3, norm, stride=2, groups=half),
-            ConvNormLayer(half, inc_channels, 1, norm, act='relu'))
-        self.expand_conv = ConvNormLayer(half, mid_channels, 1, norm, act='relu')
-        self.depthwise_conv = ConvNormLayer(mid_channels, mid_channels, 3, norm, stride=2,
-                                            groups=mid_channels)
-        self.linear_conv = ConvNormLayer(mid_channels, half if same_width else stem_channels, 1,
-                                         norm, act='relu')
+            LiteConvNorm(half, half, 3, norm, stride=2, groups=half),
+            LiteConvNorm(half, half, 1, norm, act='relu'))
+        self.expand_conv = LiteConvNorm(half, channels, 1, norm, act='relu')
+        self.depthwise_conv = LiteConvNorm(channels, channels, 3, norm, stride=2, groups=channels)
+        self.linear_conv = LiteConvNorm(channels, half, 1, norm, act='relu')
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        """[N, 3, H, W] -> [N, out_channels, H / 4, W / 4]."""
+        """[N, 3, H, W] -> [N, channels, H / 4, W / 4]."""
         x = self.conv1(x)
         x1, x2 = paddle.split(x, 2, axis=1)
         x2 = self.linear_conv(self.depthwise_conv(self.expand_conv(x2)))
-        return interleave_channels(self.branch1(x1), x2)
+        return _interleave(self.branch1(x1), x2)
 
 
 class SpatialWeighting(nn.Layer):
@@ -271,8 +263,8 @@ class SpatialWeighting(nn.Layer):
 
     def __init__(self, channels: int, ratio: int = SPATIAL_RATIO) -> None:
         super().__init__()
-        self.conv1 = ConvNormLayer(channels, channels // ratio, 1, None, act='relu')
-        self.conv2 = ConvNormLayer(channels // ratio, channels, 1, None, act='sigmoid')
+        self.conv1 = LiteConvNorm(channels, channels // ratio, 1, None, act='relu')
+        self.conv2 = LiteConvNorm(channels // ratio, channels, 1, None, act='sigmoid')
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """[N, C, H, W] -> [N, C, H, W] with every channel multiplied by a gate in (0, 1)."""
@@ -296,8 +288,8 @@ class CrossResolutionWeighting(nn.Layer):
         super().__init__()
         self.channels = list(channels)
         total = sum(self.channels)
-        self.conv1 = ConvNormLayer(total, int(total / ratio), 1, norm, act='relu')
-        self.conv2 = ConvNormLayer(int(total / ratio), total, 1, norm, act='sigmoid')
+        self.conv1 = LiteConvNorm(total, int(total / ratio), 1, norm, act='relu')
+        self.conv2 = LiteConvNorm(int(total / ratio), total, 1, norm, act='sigmoid')
 
     def forward(self, feats: List[paddle.Tensor]) -> List[paddle.Tensor]:
         """B maps [N, C_i, H_i, W_i] (H_i = H_0 / 2^i) -> B maps of the same shapes."""
@@ -324,7 +316,7 @@ class ConditionalChannelWeighting(nn.Layer):
         halves = [c // 2 for c in channels]
         self.cross_resolution_weighting = CrossResolutionWeighting(halves, reduce_ratio, norm)
         self.depthwise_convs = nn.LayerList(
-            [ConvNormLayer(c, c, 3, norm, groups=c) for c in halves])
+            [LiteConvNorm(c, c, 3, norm, groups=c) for c in halves])
         self.spatial_weighting = nn.LayerList([SpatialWeighting(c) for c in halves])
 
     def forward(self, feats: List[paddle.Tensor]) -> List[paddle.Tensor]:
@@ -334,7 +326,7 @@ class ConditionalChannelWeighting(nn.Layer):
         weighted = self.cross_resolution_weighting([s[1] for s in splits])
         weighted = [sw(dw(x)) for x, dw, sw in
                     zip(weighted, self.depthwise_convs, self.spatial_weighting)]
-        return [interleave_channels(a, b) for a, b in zip(kept, weighted)]
+        return [_interleave(a, b) for a, b in zip(kept, weighted)]
 
 
 class ShuffleUnit(nn.Layer):
@@ -345,14 +337,14 @@ class ShuffleUnit(nn.Layer):
         super().__init__()
         half = channels // 2
         self.branch2 = nn.Sequential(
-            ConvNormLayer(half, half, 1, norm, act='relu'),
-            ConvNormLayer(half, half, 3, norm, groups=half),
-            ConvNormLayer(half, half, 1, norm, act='relu'))
+            LiteConvNorm(half, half, 1, norm, act='relu'),
+            LiteConvNorm(half, half, 3, norm, groups=half),
+            LiteConvNorm(half, half, 1, norm, act='relu'))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """[N, C, H, W] -> [N, C, H, W]."""
         x1, x2 = paddle.split(x, 2, axis=1)
-        return interleave_channels(x1, self.branch2(x2))
+        return _interleave(x1, self.branch2(x2))
 
 
 class LiteHRModule(nn.Layer):
@@ -442,7 +434,7 @@ class IterativeHead(nn.Layer):
         super().__init__()
         coarse_first = list(channels)[::-1]
         widths = coarse_first[1:] + coarse_first[-1:]
-        self.projects = nn.LayerList([DepthWiseSeparableConvNormLayer(c_in, c_out, norm)
+        self.projects = nn.LayerList([DepthwiseSeparable(c_in, c_out, norm)
                                       for c_in, c_out in zip(coarse_first, widths)])
         self.out_channels = widths[::-1]
 
@@ -465,7 +457,7 @@ class LiteHRNet(nn.Layer):
     1 = ``transition0`` + ``stage0``, 2 = ``transition1`` + ``stage1``, 3 = ``transition2`` +
     ``stage2`` (the same convention as :class:`~ppkpt.modeling.backbones.hrnet.HRNet`;
     PaddleDetection's ``LiteHRNet`` instead stops the gradient of head output ``freeze_at``,
-    so its default 0 trains nothing behind output 0 — its configs all set -1).
+    so its default 0 trains nothing behind output 0; its configs all set -1).
 
     Args:
         network_type: one of :data:`LITE_HRNET_TYPES`: ``lite_18``, ``lite_30``, ``naive``,
@@ -482,10 +474,9 @@ class LiteHRNet(nn.Layer):
                  norm_decay: float = 0.0, return_idx: List[int] = [0, 1, 2, 3]) -> None:
         super().__init__()
         spec = _check_args(network_type, freeze_at, return_idx)
-        self.network_type = network_type
         self.return_idx = [int(i) for i in return_idx]
         norm = _Norm(freeze_norm, norm_decay)
-        self.stem = Stem(3, STEM_CHANNELS, STEM_CHANNELS, 1, norm)
+        self.stem = Stem(STEM_CHANNELS, norm)
         previous = [STEM_CHANNELS]
         for stage, num_modules in enumerate(spec.num_modules):
             channels = list(spec.channels[:stage + 2])

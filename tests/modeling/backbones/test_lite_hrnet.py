@@ -5,16 +5,16 @@ third row and column of PaddleDetection's heatmaps. Their weights.pdparams (5 MB
 input.npy are redrawn from the recipe in meta.json (tests/ppdet_fixture.py) and checked against
 digests of the original files.
 """
+from pathlib import Path
+
 import numpy as np
 import paddle
 import pytest
 
-import ppkpt.data.transforms.occlusion  # noqa: F401  (registers the AID op)
-import ppkpt.modeling.backbones.lite_hrnet  # noqa: F401  (registers LiteHRNet)
 from ppkpt.apis import init_model
 from ppkpt.codecs.heatmap import HeatmapCodec
-from ppkpt.core.workspace import create, load_config
-from ppkpt.engine.exporter import export_model
+from ppkpt.core.workspace import build_ops, create, load_config
+from ppkpt.data.transforms.occlusion import AugmentationbyInformantionDropping
 from ppkpt.modeling.architectures.topdown_hrnet import TopDownHRNet
 from ppkpt.modeling.backbones.lite_hrnet import (LITE_HRNET_TYPES, LiteHRNet,
                                                  resize_bilinear_corners)
@@ -84,17 +84,24 @@ def test_config_builds_paddledetection_state_dict(config):
 def test_config_carries_the_published_recipe(config):
     cfg = load_config(_config_path(config))
     head = create(cfg['architecture'], cfg).head
-    assert f'reports {CONFIG_AP[config]} AP' in open(_config_path(config)).read()
+    assert f'reports {CONFIG_AP[config]} AP' in Path(_config_path(config)).read_text()
     assert cfg['keypoint_preset'] == 'coco17' and head.loss.loss_scale == 1.0
-    ops = [next(iter(op)) for op in cfg['TrainReader']['sample_transforms']]
-    half_body = cfg['TrainReader']['sample_transforms'][0]['RandomFlipHalfBodyTransform']
-    assert (half_body['scale'], half_body['rot'], half_body['prob_half_body']) == (0.25, 30, 0.3)
+    ops = build_ops(cfg['TrainReader']['sample_transforms'], 'TrainReader.sample_transforms',
+                    cfg)
+    names = [type(op).__name__ for op in ops]
+    half_body = ops[0]
+    assert (half_body.scale, half_body.rot, half_body.prob_half_body) == (0.25, 30, 0.3)
+    assert half_body.flip and half_body.flip_pairs == cfg['flip_perm']
     schedulers = cfg['LearningRate']['schedulers']
     milestones = schedulers[0].kwargs['milestones']
     codec = head.codec
     if config.startswith('tiny_pose'):
-        assert ops == ['RandomFlipHalfBodyTransform', 'TopDownAffine',
-                       'AugmentationbyInformantionDropping', 'GenerateTarget']
+        assert names == ['RandomFlipHalfBodyTransform', 'TopDownAffine',
+                         'AugmentationbyInformantionDropping', 'GenerateTarget']
+        aid = ops[2]
+        assert isinstance(aid, AugmentationbyInformantionDropping)
+        assert (aid.prob_cutout, aid.offset_factor, aid.num_patch) == (0.5, 0.05, 1)
+        assert aid.crop_size == list(codec.input_size)
         assert (codec.target_type, codec.use_dark, codec.flip_shift) == ('udp', True, 0.0)
         assert (cfg['epoch'], milestones) == (420, [380, 410])
         small = config.endswith('128x96')
@@ -103,8 +110,9 @@ def test_config_carries_the_published_recipe(config):
         assert cfg['TrainReader']['batch_size'] == (512 if small else 128)
         assert cfg['EvalDataset'].kwargs['image_thre'] == 0.5
     else:
-        assert ops == ['RandomFlipHalfBodyTransform', 'TopDownAffine', 'GenerateTarget']
+        assert names == ['RandomFlipHalfBodyTransform', 'TopDownAffine', 'GenerateTarget']
         assert (codec.target_type, codec.use_dark, codec.sigma) == ('gaussian', False, 2.0)
+        assert codec.flip_shift == 1.0                  # PaddleDetection's shift_heatmap
         assert (cfg['epoch'], milestones, cfg['LearningRate']['base_lr']) == (210, [170, 200],
                                                                               0.002)
     assert schedulers[1].kwargs == {'start_factor': 0.001, 'steps': 500}
@@ -194,18 +202,41 @@ def test_bad_arguments_are_rejected(kwargs, message):
         LiteHRNet(**kwargs)
 
 
+class _OneModulePerStage(paddle.nn.Layer):
+    """LiteHRNet with one module per stage plus one NAIVE module: every kind of op the backbone
+    exports, at a fraction of the full network's trace time."""
+
+    def __init__(self):
+        super().__init__()
+        lite, naive = _backbone('lite_18'), _backbone('wider_naive')
+        self.stem, self.head = lite.stem, lite.head_layer
+        self.transitions = paddle.nn.LayerList([lite.transition0, lite.transition1,
+                                                lite.transition2])
+        self.stages = paddle.nn.LayerList([
+            paddle.nn.Sequential(lite.stage0[0], naive.stage0[0]), lite.stage1[0],
+            lite.stage2[0]])
+
+    def forward(self, image):
+        feats = [self.stem(image)]
+        for transition, module in zip(self.transitions, self.stages):
+            feats = [feats[min(i, len(feats) - 1)] if layer is None else
+                     layer(feats[min(i, len(feats) - 1)]) for i, layer in enumerate(transition)]
+            feats = module(feats)
+        return self.head(feats)[0]
+
+
 def test_export_runs_in_onednn_predictor(tmp_path):
-    paddle.seed(0)
-    codec = HeatmapCodec([48, 64], [12, 16], target_type='udp')
-    head = TopDownHeatmapHead(40, 3, codec, KeyPointMSELoss(), [])
-    model = TopDownHRNet(_backbone('wider_naive'), head)
+    model = _OneModulePerStage()
     model.eval()
     image = _image(batch=2, height=64, width=48, seed=2)
     with paddle.no_grad():
-        expected = model.predict_heatmaps(image).numpy()
-    export_model(model, {'arch': 'TopDownHRNet'}, [3, 64, 48], str(tmp_path))
+        expected = model(image).numpy()
+    spec = [paddle.static.InputSpec([None, 3, 64, 48], 'float32', 'image')]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True),
+                    str(tmp_path / 'model'))
     program = tmp_path / 'model.json'
     assert b'nearest_interp' not in program.read_bytes()
+    assert b'bilinear_interp' not in program.read_bytes()
     config = paddle.inference.Config(str(program), str(tmp_path / 'model.pdiparams'))
     config.disable_glog_info()
     config.enable_mkldnn()

@@ -102,13 +102,23 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
-def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
-    """Where the response body starts in the file: ``offset`` for a matching 206, else 0."""
-    if offset and response.status == 206:
-        content_range = response.headers.get('Content-Range', '')
-        if content_range.startswith(f'bytes {offset}-'):
-            return offset
-    return 0
+def _resume_offset(response: http.client.HTTPResponse, offset: int, part: str) -> int:
+    """Where the response body starts in the file: ``offset`` for a 206 that starts there, 0
+    for a whole file (200).
+
+    Raises:
+        http.client.HTTPException: a 206 for another range; the part is deleted, so the next
+            attempt asks for the whole file.
+    """
+    if response.status != 206:
+        return 0
+    content_range = response.headers.get('Content-Range', '')
+    if offset and content_range.startswith(f'bytes {offset}-'):
+        return offset
+    if os.path.exists(part):
+        os.remove(part)
+    raise http.client.HTTPException(f'the server sent the range {content_range!r} instead of '
+                                    f'bytes {offset}-')
 
 
 def _fetch_once(url: str, part: str, timeout: float,
@@ -127,7 +137,7 @@ def _fetch_once(url: str, part: str, timeout: float,
             return
         raise
     with response:
-        start = _resume_offset(response, offset)
+        start = _resume_offset(response, offset, part)
         length = response.headers.get('Content-Length')
         total = start + int(length) if length is not None else None
         written = start

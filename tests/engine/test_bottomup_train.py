@@ -35,7 +35,6 @@ def test_tiny_higherhrnet_loss_falls_and_it_evaluates(plier_data, tmp_path):
     trainer.train()
     losses = trainer.history.losses
     assert len(losses) == 12 and all(np.isfinite(losses))
-    print('losses', np.round(losses, 3).tolist())
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
     assert os.path.isfile(os.path.join(trainer.save_dir, 'model_final.pdparams'))
 

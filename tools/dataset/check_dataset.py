@@ -73,11 +73,10 @@ class Report:
         """Record a warning."""
         self.findings.append(Finding('warning', kind, where, message))
 
-    def count(self, level: str, where_prefix: str = '', kind: Optional[str] = None) -> int:
-        """Findings of ``level`` (and ``kind``) whose ``where`` starts with ``where_prefix``."""
-        return sum(1 for f in self.findings
-                   if f.level == level and f.where.startswith(where_prefix)
-                   and kind in (None, f.kind))
+    def count(self, level: str, since: int = 0, kind: Optional[str] = None) -> int:
+        """Findings of ``level`` (and ``kind``) among those after the first ``since``."""
+        return sum(1 for f in self.findings[since:]
+                   if f.level == level and kind in (None, f.kind))
 
     def lines(self) -> List[str]:
         """``ERROR where: message`` lines, at most :data:`MAX_PER_KIND` per kind."""
@@ -161,9 +160,11 @@ def compare_flip_pairs(names: Sequence[str], pairs: Sequence[Sequence[int]],
              if frozenset(p) not in wanted]
     missing = [f'{p} ({names[p[0]]} <-> {names[p[1]]})' for p in derived
                if frozenset(p) not in declared]
-    parts = ([f'pairs that swap joints the names do not pair: {", ".join(wrong)}'] if wrong
-             else []) + ([f'left/right partners not paired: {", ".join(missing)}'] if missing
-                         else [])
+    parts = []
+    if wrong:
+        parts.append(f'pairs that swap joints the names do not pair: {", ".join(wrong)}')
+    if missing:
+        parts.append(f'left/right partners not paired: {", ".join(missing)}')
     report.warning('flip_perm_names', 'flip_perm',
                    f'{"; ".join(parts)}. The names {list(names)} give flip_perm: {derived}')
 
@@ -252,20 +253,27 @@ def dataset_specs(cfg: Mapping[str, Any]) -> List[DatasetSpec]:
 
 @dataclass
 class DatasetStats:
-    """What the summary table and the histogram show for one dataset."""
+    """What the summary table and the histogram show for one dataset.
 
+    ``visibility`` is (K, 3): per keypoint, the annotations with v = 0, 1 and 2; None when the
+    json could not be read (``readable`` False).
+    """
+
+    readable: bool = True
     images: int = 0
     bad_images: int = 0
     annotations: int = 0
     with_keypoints: int = 0
     derived_boxes: int = 0
     derived_areas: int = 0
+    errors: int = 0
+    warnings: int = 0
     visibility: Optional[np.ndarray] = None
 
 
-def _ann_where(path: str, ann: Mapping[str, Any], index: int) -> str:
-    name = f'annotation id {ann["id"]}' if 'id' in ann else f'annotations[{index}]'
-    return f'{path}: {name}'
+def _ann_name(ann: Mapping[str, Any], index: int) -> str:
+    """``annotation id N``, or ``annotations[index]`` for an annotation without an id."""
+    return f'annotation id {ann["id"]}' if 'id' in ann else f'annotations[{index}]'
 
 
 def check_category(coco: CocoFile, meta: Optional[KeypointMeta], num_joints: int,
@@ -300,12 +308,12 @@ def check_duplicates(annotations: Sequence[Mapping[str, Any]], path: str,
     for i, ann in enumerate(annotations):
         key = (ann.get('image_id'), ann.get('category_id'), tuple(ann.get('keypoints') or ()),
                tuple(ann.get('bbox') or ()))
-        where = _ann_where(path, ann, i)
+        name = _ann_name(ann, i)
         if key in seen:
-            report.error('duplicate', where, f'duplicates {seen[key]} (same image, keypoints '
-                                             f'and box)')
+            report.error('duplicate', f'{path}: {name}', f'duplicates {seen[key]} (same image, '
+                                                         f'keypoints and box)')
         else:
-            seen[key] = where.split(': ', 1)[1]
+            seen[key] = name
 
 
 def image_size(coco: CocoFile, im_id: int, image_root: str, decode: bool,
@@ -384,14 +392,15 @@ def _check_points(kpts: np.ndarray, where: str, names: Sequence[str],
 
 
 def check_coco_dataset(spec: DatasetSpec, meta: Optional[KeypointMeta], num_joints: int,
-                       decode: bool, report: Report) -> Optional[DatasetStats]:
-    """Every check of one dataset; None when its json cannot be read (reported)."""
+                       decode: bool, report: Report) -> DatasetStats:
+    """Every check of one dataset, and its counts."""
+    start = len(report.findings)
     try:
         data = load_json(spec.anno_path, spec.key)
         coco = parse_coco(data, spec.anno_path)
     except (FileNotFoundError, KeyError, ValueError, TypeError) as exc:
         report.error('json', spec.anno_path, str(exc.args[0] if exc.args else exc))
-        return None
+        return DatasetStats(readable=False, errors=1)
     names = list(meta.names) if meta is not None else [f'kp{j}' for j in range(num_joints)]
     stats = DatasetStats(images=len(coco.images),
                          visibility=np.zeros((num_joints, len(VISIBILITY_VALUES)), dtype=np.int64))
@@ -401,32 +410,27 @@ def check_coco_dataset(spec: DatasetSpec, meta: Optional[KeypointMeta], num_join
     for im_id, anns in coco.annotations.items():
         size = image_size(coco, im_id, spec.image_root, decode, report)
         for ann in anns:
-            check_annotation(ann, _ann_where(spec.anno_path, ann, index[id(ann)]), num_joints,
-                             names, size, stats, report)
-    stats.bad_images = report.count('error', spec.anno_path, 'image')
+            where = f'{spec.anno_path}: {_ann_name(ann, index[id(ann)])}'
+            check_annotation(ann, where, num_joints, names, size, stats, report)
+    stats.bad_images = report.count('error', start, 'image')
+    stats.errors, stats.warnings = report.count('error', start), report.count('warning', start)
     return stats
 
 
 # --------------------------------------------------------------------------- output
 
 
-def summary_table(results: Sequence[Tuple[DatasetSpec, Optional[DatasetStats]]],
-                  report: Report) -> List[str]:
+def summary_table(results: Sequence[Tuple[DatasetSpec, DatasetStats]]) -> List[str]:
     """The per-dataset summary lines."""
     header = (f'{"dataset":14s} {"images":>7s} {"bad img":>7s} {"anns":>7s} {"with kp":>7s} '
               f'{"box drv":>7s} {"area drv":>8s} {"errors":>6s} {"warns":>6s}  json')
     lines = [header, '-' * len(header)]
     for spec, stats in results:
-        errors = report.count('error', spec.anno_path)
-        warnings = report.count('warning', spec.anno_path)
-        if stats is None:
-            lines.append(f'{spec.key:14s} {"(unreadable)":>46s} {errors:6d} {warnings:6d}  '
-                         f'{spec.anno_path}')
-            continue
-        lines.append(f'{spec.key:14s} {stats.images:7d} {stats.bad_images:7d} '
-                     f'{stats.annotations:7d} {stats.with_keypoints:7d} '
-                     f'{stats.derived_boxes:7d} {stats.derived_areas:8d} {errors:6d} '
-                     f'{warnings:6d}  {spec.anno_path}')
+        counts = (f'{stats.images:7d} {stats.bad_images:7d} {stats.annotations:7d} '
+                  f'{stats.with_keypoints:7d} {stats.derived_boxes:7d} {stats.derived_areas:8d}'
+                  if stats.readable else f'{"(unreadable json)":>46s}')
+        lines.append(f'{spec.key:14s} {counts} {stats.errors:6d} {stats.warnings:6d}  '
+                     f'{spec.anno_path}')
     return lines
 
 
@@ -435,7 +439,7 @@ def visibility_histogram(spec: DatasetSpec, stats: DatasetStats, names: Sequence
     """Per-keypoint counts of v = 0, 1, 2 with a bar of the labelled share."""
     lines = [f'{spec.key}: keypoint visibility (v=0 unlabelled, 1 occluded, 2 visible)',
              f'{"id":>3s}  {"name":20s} {"v=0":>7s} {"v=1":>7s} {"v=2":>7s}  labelled']
-    total = max(int(stats.visibility[0].sum()), 1)
+    total = max(int(stats.visibility.sum(axis=1).max(initial=0)), 1)   # annotations counted
     for j, (v0, v1, v2) in enumerate(stats.visibility.tolist()):
         share = (v1 + v2) / total
         bar = '#' * int(round(share * width))
@@ -466,16 +470,24 @@ def check_config_loads(path: str, options: List[str], report: Report) -> None:
         report.error('config', path, str(exc))
 
 
+def _dataset_category(raw: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The dataset's keypoint category when the config names neither a preset nor names (as
+    training reads it); None when there is none or the json is unreadable (reported later)."""
+    if raw.get('keypoint_preset') or raw.get('keypoint_names'):
+        return None
+    try:
+        return dataset_keypoint_category(raw)
+    except (KeyError, ValueError):
+        return None
+
+
 def run_checks(args: argparse.Namespace) -> Tuple[Report, List[str]]:
     """(findings, summary and histogram lines) for the parsed command line."""
     raw = read_config(args.config)
     if args.opt:
         raw = merge_config(parse_overrides(args.opt), raw)
     report = Report()
-    category = None
-    if not raw.get('keypoint_preset') and not raw.get('keypoint_names'):
-        category = dataset_keypoint_category(raw)
-    meta = check_metadata(raw, category, report)
+    meta = check_metadata(raw, _dataset_category(raw), report)
     if report.count('error') == 0:
         check_config_loads(args.config, args.opt, report)
     num_joints = meta.num_joints if meta is not None else raw.get('num_joints')
@@ -483,10 +495,10 @@ def run_checks(args: argparse.Namespace) -> Tuple[Report, List[str]]:
         return report, []
     results = [(spec, check_coco_dataset(spec, meta, num_joints, not args.no_decode, report))
                for spec in dataset_specs(raw)]
-    lines = summary_table(results, report)
+    lines = summary_table(results)
     names = list(meta.names) if meta is not None else [f'kp{j}' for j in range(num_joints)]
     for spec, stats in results:
-        if stats is not None:
+        if stats.readable:
             lines += [''] + visibility_histogram(spec, stats, names)
     return report, lines
 

@@ -65,15 +65,16 @@ class ImageConverter:
         """[(K keypoint rows (x, y, v), box or None), ...] in the order groups first appear."""
         groups: 'OrderedDict[GroupKey, Dict[str, Any]]' = OrderedDict()
         for i, shape in enumerate(shapes):
-            group = groups.setdefault(shape.get('group_id'), {'points': {}, 'box': None})
             kind = shape.get('shape_type', 'polygon')
+            if kind not in ('point', 'rectangle'):
+                self.skipped += 1
+                continue
+            group = groups.setdefault(shape.get('group_id'), {'points': {}, 'box': None})
             where = f'{source} shapes[{i}] (label {shape.get("label")!r})'
             if kind == 'point':
                 self._add_point(group, shape, where)
-            elif kind == 'rectangle':
-                self._add_box(group, shape, where)
             else:
-                self.skipped += 1
+                self._add_box(group, shape, where)
         return [(self._rows(g['points']), g['box']) for g in groups.values()]
 
     def _add_point(self, group: Dict[str, Any], shape: Mapping[str, Any], where: str) -> None:
@@ -142,7 +143,8 @@ def convert(root: str, names: Sequence[str], category: Dict[str, Any]
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the tool; returns the exit code."""
     args = parse_args(argv)
-    category = keypoint_category(args.category, args.keypoints, parse_skeleton(args.skeleton, len(args.keypoints)))
+    skeleton = parse_skeleton(args.skeleton, len(args.keypoints))
+    category = keypoint_category(args.category, args.keypoints, skeleton)
     data, skipped = convert(args.labelme_dir, args.keypoints, category)
     coco = save_coco(data, args.output, len(args.keypoints))
     note = f' ({skipped} shapes that are neither points nor rectangles skipped)' if skipped else ''

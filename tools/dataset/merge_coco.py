@@ -1,7 +1,7 @@
 """Merge COCO keypoint files into one, remapping keypoints where a source uses another set.
 
-    python tools/dataset/merge_coco.py merged.json \\
-        --input dataset/coco/annotations/person_keypoints_train2017.json --prefix train2017/ \\
+    python tools/dataset/merge_coco.py dataset/aic_coco_train.json \\
+        --input dataset/coco/annotations/person_keypoints_train2017.json --prefix coco/train2017/ \\
         --input dataset/aic/annotations/aic_train.json --prefix aic/train/ \\
             --mapping tools/dataset/mappings/aic_to_coco.yml
 
@@ -171,6 +171,10 @@ class Merger:
     def add(self, coco: CocoFile, source: Source, mapping: Optional[KeypointMapping]) -> None:
         """Append every image and annotation of one parsed input."""
         category_ids = {int(c['id']) for c in self.categories}
+        target = int(mapping.target_category.get('id', 1)) if mapping else None
+        if category_ids and target is not None and target not in category_ids:
+            raise ValueError(f'{mapping.source}: target_category id {target} is not an output '
+                             f'category {sorted(category_ids)}')
         for image in coco.images.values():
             image_id = self._add_image(image, source)
             for ann in coco.annotations[int(image['id'])]:

@@ -1,7 +1,8 @@
 """Convert the MPII release .mat (``mpii_human_pose_v1_u12_1.mat``) to the json the MPII
 dataset reads, with the head boxes PCKh needs.
 
-    python tools/dataset/mpii_mat2json.py dataset/mpii/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat \\
+    python tools/dataset/mpii_mat2json.py \\
+        dataset/mpii/mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat \\
         dataset/mpii/annotations/mpii_train.json [--split train|test|all]
 
 Each annotated person (``annolist(i).annorect(r)`` with ``objpos`` and ``scale``) becomes one

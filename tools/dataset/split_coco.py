@@ -14,8 +14,9 @@ import random
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from _common import run
 from ppkpt.data.coco import CocoFile, load_json, parse_coco, save_coco
+
+from _common import run
 
 SHARED_KEYS = ('info', 'licenses', 'categories')
 """Top-level keys copied unchanged into both outputs."""

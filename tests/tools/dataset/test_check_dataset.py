@@ -152,6 +152,16 @@ def test_a_missing_and_an_undecodable_image_are_errors(capsys, coco_copy):
     assert train_row.split()[2] == '2'                   # bad images
 
 
+def test_an_unreadable_json_is_one_error_and_a_row_without_counts(capsys, coco_copy):
+    target, config, _, _ = coco_copy
+    (target / 'test_coco.json').write_text('{"images": [')
+    code, out = run_check(capsys, config)
+    errors = [line for line in out.splitlines() if line.startswith('ERROR')]
+    assert code == 1 and len(errors) == 1 and 'is not valid JSON' in errors[0]
+    train_row = next(line for line in out.splitlines() if line.startswith('TrainDataset '))
+    assert '(unreadable json)' in train_row and train_row.split()[3:5] == ['1', '0']
+
+
 def test_no_decode_still_finds_the_missing_image(capsys, coco_copy):
     target, config, _, _ = coco_copy
     os.remove(target / '000000040083.jpg')

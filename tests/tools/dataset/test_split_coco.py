@@ -39,7 +39,8 @@ def test_same_seed_same_bytes_other_seed_other_split(tmp_path):
 def test_having_annotations_leaves_out_negative_images(tmp_path):
     with open(COCO_JSON, encoding='utf-8') as f:
         data = json.load(f)
-    data['images'] += [{'id': 9, 'file_name': 'empty_a.jpg'}, {'id': 10, 'file_name': 'empty_b.jpg'}]
+    data['images'] += [{'id': 9, 'file_name': 'empty_a.jpg'},
+                       {'id': 10, 'file_name': 'empty_b.jpg'}]
     source = tmp_path / 'with_negatives.json'
     source.write_text(json.dumps(data))
     kept = [json.loads(b) for b in split(tmp_path, '--ratio', '0.5', '--having-annotations',

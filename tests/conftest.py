@@ -1,4 +1,6 @@
-"""Shared fixtures: a tiny synthetic plier dataset."""
+"""Shared fixtures: a tiny synthetic plier dataset and a capture of the ppkpt logger."""
+import logging
+
 import pytest
 
 
@@ -12,3 +14,13 @@ def plier_data(tmp_path_factory) -> str:
     generate_split(out, 'val', 6, image_size=(96, 96), seed=2)
     generate_video(out, num_frames=12, fps=10, size=(128, 96), seed=3)
     return out
+
+
+@pytest.fixture
+def ppkpt_log(caplog):
+    """Capture the 'ppkpt' logger even if another test configured it not to propagate."""
+    logger = logging.getLogger('ppkpt')
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger='ppkpt')
+    yield caplog
+    logger.removeHandler(caplog.handler)

@@ -3,7 +3,7 @@
 Parameter names follow PaddleDetection (``conv``/``norm`` inside :class:`ConvNormLayer`,
 ``squeeze``/``excitation`` inside :class:`SELayer`) so released weights load by name.
 """
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 import paddle
 import paddle.nn as nn
@@ -12,7 +12,8 @@ from paddle import ParamAttr
 from paddle.nn.initializer import Normal, Uniform
 from paddle.regularizer import L2Decay
 
-__all__ = ['FeatureSpec', 'ConvNormLayer', 'SELayer', 'upsample_nearest', 'crop_to']
+__all__ = ['FeatureSpec', 'ConvNormLayer', 'SELayer', 'upsample_nearest', 'crop_to',
+           'freeze_groups']
 
 ACTIVATIONS = (None, 'relu')
 
@@ -136,3 +137,11 @@ def crop_to(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tensor:
     if height < 0 or width < 0 or (x.shape[2] == height and x.shape[3] == width):
         return x
     return x[:, :, :height, :width]
+
+
+def freeze_groups(groups: List[List[nn.Layer]], freeze_at: int) -> None:
+    """Stop the gradient of every parameter in ``groups[0 .. freeze_at]`` (-1 freezes none)."""
+    for group in groups[:freeze_at + 1]:
+        for layer in group:
+            for param in layer.parameters():
+                param.stop_gradient = True

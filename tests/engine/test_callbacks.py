@@ -156,14 +156,6 @@ def test_best_model_survives_a_resume_until_a_better_metric(tmp_path, saved_name
     assert [e['AP'] for e in final.extra['history']['evals']] == [0.8, 0.5, 0.6, 0.9]
 
 
-@pytest.fixture
-def ppkpt_log(caplog):
-    """Capture the 'ppkpt' logger even if another test configured it not to propagate."""
-    logger = logging.getLogger('ppkpt')
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger='ppkpt')
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 def test_checkpointer_removes_temporary_files_of_a_killed_write(tmp_path, ppkpt_log) -> None:

@@ -1,7 +1,6 @@
 """Tests for ppkpt.engine.checkpoint: whole snapshots, strict and lenient loading, resume."""
 import hashlib
 import json
-import logging
 import os
 import signal
 
@@ -49,14 +48,6 @@ def _numpy_state(model):
     return {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
-@pytest.fixture
-def ppkpt_log(caplog):
-    """Capture the 'ppkpt' logger even if another test configured it not to propagate."""
-    logger = logging.getLogger('ppkpt')
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger='ppkpt')
-    yield caplog
-    logger.removeHandler(caplog.handler)
 
 
 # ------------------------------------------------------------------ snapshots

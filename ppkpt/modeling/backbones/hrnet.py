@@ -17,7 +17,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.modeling.layers import ConvNormLayer, FeatureSpec, SELayer, crop_to, upsample_nearest
+from ppkpt.modeling.layers import (ConvNormLayer, FeatureSpec, SELayer, crop_to, freeze_groups,
+                                  upsample_nearest)
 
 __all__ = ['HRNet', 'HRNET_CHANNELS']
 
@@ -297,17 +298,11 @@ class HRNet(nn.Layer):
         self.tr3 = TransitionLayer(ch3, ch4, norm, 'tr3')
         multi_scale = upsample or self.return_idx != [0]
         self.st4 = Stage(ch4, STAGE_MODULES[2], norm, has_se, multi_scale, 'st4')
-        self._freeze_groups(freeze_at)
+        freeze_groups(self._groups(), freeze_at)
 
     def _groups(self) -> List[List[nn.Layer]]:
         return [[self.conv_layer1_1, self.conv_layer1_2, self.la1], [self.tr1, self.st2],
                 [self.tr2, self.st3], [self.tr3, self.st4]]
-
-    def _freeze_groups(self, freeze_at: int) -> None:
-        for group in self._groups()[:freeze_at + 1]:
-            for layer in group:
-                for param in layer.parameters():
-                    param.stop_gradient = True
 
     @property
     def out_shape(self) -> List[FeatureSpec]:

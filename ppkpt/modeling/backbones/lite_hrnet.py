@@ -33,7 +33,7 @@ from paddle.nn.initializer import Normal
 from paddle.regularizer import L2Decay
 
 from ppkpt.core.workspace import register, serializable
-from ppkpt.modeling.layers import FeatureSpec, crop_to, upsample_nearest
+from ppkpt.modeling.layers import FeatureSpec, crop_to, freeze_groups, upsample_nearest
 
 __all__ = ['LiteHRNet', 'LiteHRNetSpec', 'LITE_HRNET_TYPES', 'resize_bilinear_corners']
 
@@ -486,17 +486,11 @@ class LiteHRNet(nn.Layer):
                 for _ in range(num_modules)]))
             previous = channels
         self.head_layer = IterativeHead(previous, norm)
-        self._freeze_groups(freeze_at)
+        freeze_groups(self._groups(), freeze_at)
 
     def _groups(self) -> List[List[nn.Layer]]:
         return [[self.stem]] + [[getattr(self, f'transition{s}'), getattr(self, f'stage{s}')]
                                 for s in range(3)]
-
-    def _freeze_groups(self, freeze_at: int) -> None:
-        for group in self._groups()[:freeze_at + 1]:
-            for layer in group:
-                for param in layer.parameters():
-                    param.stop_gradient = True
 
     @property
     def out_shape(self) -> List[FeatureSpec]:

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import paddle
 import paddle.nn as nn
@@ -12,25 +10,7 @@ from ppkpt.modeling.architectures.topdown_hrnet import TopDownHRNet
 from ppkpt.modeling.backbones.hrnet import HRNet
 from ppkpt.modeling.heads.topdown_heatmap_head import TopDownHeatmapHead
 from ppkpt.modeling.losses.keypoint_mse import KeyPointMSELoss
-
-KEYS_DIR = Path(__file__).resolve().parents[2] / 'data' / 'ppdet_keys'
-
-
-def _read_keys(stem):
-    """(header dict, [(name, shape, dtype)]) of one recorded PaddleDetection state_dict."""
-    lines = (KEYS_DIR / f'{stem}.txt').read_text().splitlines()
-    header = dict(item.split('=', 1) for item in lines[0].lstrip('# ').split())
-    entries = []
-    for line in lines[1:]:
-        name, shape, dtype = line.split('\t')
-        entries.append((name, [int(v) for v in shape.split(',')], dtype))
-    return header, entries
-
-
-def _entries(layer):
-    return [(name, list(t.shape), str(t.dtype).replace('paddle.', ''))
-            for name, t in layer.state_dict().items()]
-
+from ppdet_fixture import read_keys, state_entries
 
 def _codec(input_size=(48, 64), heatmap_size=(12, 16), **kwargs):
     return HeatmapCodec(list(input_size), list(heatmap_size), **kwargs)
@@ -64,9 +44,9 @@ def _image(batch=2, height=64, width=48, seed=0):
     ('dark_hrnet_w48_256x192', 48, 17),
 ])
 def test_state_dict_matches_paddledetection(stem, width, num_joints):
-    header, expected = _read_keys(stem)
+    header, expected = read_keys(stem)
     model = _ppdet_model(width, num_joints)
-    assert _entries(model) == expected
+    assert state_entries(model) == expected
     params = model.parameters()
     assert sum(int(np.prod(p.shape)) for p in params) == int(header['total_numel'])
     assert sum(int(np.prod(p.shape)) for p in params
@@ -74,14 +54,14 @@ def test_state_dict_matches_paddledetection(stem, width, num_joints):
 
 
 def test_backbone_state_dict_matches_higherhrnet_backbone():
-    _, expected = _read_keys('higherhrnet_hrnet_w32_512')
+    _, expected = read_keys('higherhrnet_hrnet_w32_512')
     expected = [(n[len('backbone.'):], s, d) for n, s, d in expected if n.startswith('backbone.')]
     backbone = HRNet(width=32, freeze_at=-1, freeze_norm=False, return_idx=[0])
-    assert _entries(backbone) == expected
+    assert state_entries(backbone) == expected
 
 
 def test_state_dict_from_key_list_loads_strictly():
-    _, entries = _read_keys('hrnet_w32_256x256_mpii')
+    _, entries = read_keys('hrnet_w32_256x256_mpii')
     rng = np.random.default_rng(3)
     state = {name: rng.normal(size=shape).astype(dtype) for name, shape, dtype in entries}
     model = _ppdet_model(32, 16)

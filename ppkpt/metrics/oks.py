@@ -3,11 +3,9 @@ from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ppkpt.oks import pairwise_oks
+from ppkpt.oks import greedy_oks_nms, mean_area_oks
 
 __all__ = ['compute_oks', 'oks_nms']
-
-_EPS = np.spacing(1)
 
 
 def _as_keypoints(value: Any, name: str) -> np.ndarray:
@@ -53,8 +51,7 @@ def compute_oks(g: Union[np.ndarray, Sequence[float]], d: Union[np.ndarray, Sequ
         raise ValueError(f'OKS shapes disagree: g {gk.shape}, d {dk.shape}, sigmas {sig.shape}')
     areas_d = np.full(len(dk), area_g, dtype=np.float64) if area_d is None \
         else np.asarray(area_d, dtype=np.float64).reshape(-1)
-    scales = (area_g + areas_d)[None, :] / 2.0 + _EPS
-    return pairwise_oks(gk[None], dk, scales, sig, in_vis_thre, inclusive=False)[0][0]
+    return mean_area_oks(gk, dk, area_g, areas_d, sig, in_vis_thre, inclusive=False)
 
 
 def oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
@@ -78,11 +75,4 @@ def oks_nms(kpts_db: Sequence[Mapping[str, Any]], thresh: float,
     kpts = np.stack([_as_keypoints(item['keypoints'], f'kpts_db[{i}].keypoints')
                      for i, item in enumerate(kpts_db)])
     areas = np.array([float(item['area']) for item in kpts_db])
-    order = np.argsort(-scores, kind='stable')
-    keep = []
-    while order.size > 0:
-        best, rest = order[0], order[1:]
-        keep.append(int(best))
-        oks = compute_oks(kpts[best], kpts[rest], areas[best], sigmas, in_vis_thre, areas[rest])
-        order = rest[oks <= thresh]
-    return keep
+    return greedy_oks_nms(kpts, scores, areas, sigmas, thresh, in_vis_thre)

@@ -1,4 +1,5 @@
 """The detector + keypoint pipeline on a short synthetic video and on images."""
+import dataclasses
 import json
 import os
 
@@ -172,12 +173,13 @@ def test_paddledetection_result_files_keep_their_names_and_format(tmp_path, vide
     cv2.imwrite(str(image_dir / 'f1.png'), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
     out = tmp_path / 'out'
     images = unite.main(_args(detector_model_dir, keypoint_model_dir, str(out), '--image_dir',
-                              str(image_dir), '--save_res=True'))
+                              str(image_dir), '--save_res=True', '--min_joints', '0'))
     video = unite.main(_args(detector_model_dir, keypoint_model_dir, str(out), '--video_file',
                              video_file, '--save_res', 'True'))
     image_results = json.loads((out / 'det_keypoint_unite_image_results.json').read_text())
     # [image, rects, [keypoints, scores]] per image with persons, as PaddleDetection writes
-    assert len(image_results) == 2  # the fixed-box detector finds persons in both images
+    # the fixed-box detector finds persons in both images (the black one too: --min_joints 0)
+    assert len(image_results) == 2
     name, rects, (keypoints, scores) = image_results[0]
     assert name == str(image_dir / 'f0.png')
     persons = images['frames'][0]['persons']
@@ -186,3 +188,110 @@ def test_paddledetection_result_files_keep_their_names_and_format(tmp_path, vide
     video_results = json.loads((out / 'det_keypoint_unite_video_results.json').read_text())
     assert [entry[0] for entry in video_results] == list(range(1, FRAMES + 1))  # 1-based
     assert video_results[0][2][0] == [p['keypoints'] for p in video['frames'][0]['persons']]
+
+
+def test_fast_mode_runs_the_detector_every_third_frame_with_the_same_people(
+        tmp_path, video_file, detector_model_dir, keypoint_model_dir, monkeypatch) -> None:
+    from deploy.python.det_infer import Detector
+
+    every = unite.main(_args(detector_model_dir, keypoint_model_dir, str(tmp_path / 'every'),
+                             '--video_file', video_file))
+    original, calls = Detector.predict, []
+
+    def counting(self, image):
+        calls.append(1)
+        return original(self, image)
+
+    monkeypatch.setattr(Detector, 'predict', counting)
+    fast = unite.main(_args(detector_model_dir, keypoint_model_dir, str(tmp_path / 'fast'),
+                            '--video_file', video_file, '--fast', '--save_res'))
+    assert len(calls) == 2  # frames 0 and 3 of 6
+    saved = json.loads((tmp_path / 'fast' / 'walk_pose.json').read_text())
+    assert saved['video_options']['det_interval'] == unite.FAST_DET_INTERVAL == 3
+    assert saved['video_options']['batch_crops'] is True
+    assert every['video_options'] == dataclasses.asdict(unite.CLI_VIDEO_DEFAULTS)
+    for slow_frame, fast_frame in zip(every['frames'], fast['frames']):
+        slow_people = sorted(slow_frame['persons'], key=lambda p: p['track_id'])
+        fast_people = sorted(fast_frame['persons'], key=lambda p: p['track_id'])
+        assert [p['track_id'] for p in fast_people] == [0, 1]
+        for slow, quick in zip(slow_people, fast_people):  # the blobs, found in carried boxes
+            np.testing.assert_allclose(np.asarray(quick['keypoints'])[:, :2],
+                                       np.asarray(slow['keypoints'])[:, :2], atol=4.0)
+
+
+class _DuplicatingDetector:
+    """A weak detector: every true box twice with jitter, plus 3 spurious low-score boxes."""
+
+    def __init__(self, scene: '_Crowd') -> None:
+        self.scene, self.rng = scene, np.random.default_rng(1)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        rows = []
+        for x, y in self.scene.centres():
+            for score in (0.8, 0.4):
+                jitter = self.rng.uniform(-5, 5, 4)
+                rows.append([0, score, x - 25 + jitter[0], y - 45 + jitter[1],
+                             x + 25 + jitter[2], y + 45 + jitter[3]])
+        for _ in range(3):
+            x, y = self.rng.uniform(30, 290), self.rng.uniform(50, 190)
+            rows.append([0, self.rng.uniform(0.06, 0.1), x - 20, y - 40, x + 20, y + 40])
+        return np.asarray(rows, np.float32)
+
+
+class _Crowd:
+    """Three people walking; a top-down stand-in that returns the pose (1.5 px noise) of the
+    person nearest the box centre when the 1.25x crop holds its centre, and weak random joints
+    elsewhere."""
+
+    SHAPE = np.array([[0.0, -30.0], [-10.0, -10.0], [10.0, -10.0], [-8.0, 30.0], [8.0, 30.0]])
+
+    def __init__(self) -> None:
+        from ppkpt.metadata import KeypointMeta
+
+        self.meta = KeypointMeta(5, names=list('abcde'), sigmas=[0.06] * 5)
+        self.batch_size, self.t, self.rng = 8, 0, np.random.default_rng(2)
+
+    def centres(self) -> list:
+        return [(60 + 2 * self.t, 80), (160, 120 + self.t), (260 - 2 * self.t, 150)]
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray) -> tuple:
+        keypoints = np.stack([self._pose(box) for box in boxes]).astype(np.float32)
+        return keypoints, keypoints[:, :, 2].mean(axis=1)
+
+    def _pose(self, box: np.ndarray) -> np.ndarray:
+        centre, half = (box[:2] + box[2:]) / 2, 1.25 * (box[2:] - box[:2]) / 2
+        offsets = np.asarray(self.centres()) - centre
+        nearest = int(np.argmin(np.linalg.norm(offsets, axis=1)))
+        if np.all(np.abs(offsets[nearest]) <= half):
+            xy = self.SHAPE + self.centres()[nearest] + self.rng.normal(0, 1.5, (5, 2))
+            return np.concatenate([xy, self.rng.uniform(0.7, 1.0, (5, 1))], axis=1)
+        xy = self.rng.uniform(box[:2], box[2:], (5, 2))
+        return np.concatenate([xy, self.rng.uniform(0.05, 0.6, (5, 1))], axis=1)
+
+
+def _people_reported(options: 'unite.VideoOptions', frames: int = 60) -> tuple:
+    """(people reported over ``frames`` frames, distinct ids) on the duplicating detector."""
+    crowd = _Crowd()
+    pipeline = unite.TopDownPipeline(_DuplicatingDetector(crowd), crowd, 0.5, track=True,
+                                     smooth=True, options=options)
+    reported, ids = 0, set()
+    for t in range(frames):
+        crowd.t = t
+        result = pipeline.process(np.zeros((240, 320, 3), np.uint8))
+        reported += len(result['track_ids'])
+        ids.update(result['track_ids'].tolist())
+    return reported, ids
+
+
+def test_weak_detector_stability_options_report_the_true_people_count() -> None:
+    truth = 3 * 60
+    stable = unite.CLI_VIDEO_DEFAULTS
+    reported, ids = _people_reported(stable)
+    assert reported <= 1.1 * truth and reported >= 0.95 * truth and ids == {0, 1, 2}
+    confirmed, ids = _people_reported(dataclasses.replace(stable, track_confirm=3))
+    assert confirmed == reported - 3 * 2 and len(ids) == 3  # each confirmed on its 3rd frame
+    raw, ids = _people_reported(unite.VideoOptions())
+    assert raw >= 2.5 * truth and len(ids) > 20  # duplicates + spurious boxes, new ids
+    # each filter alone leaves one kind: duplicates (min_joints) or spurious boxes (pose_nms)
+    assert _people_reported(unite.VideoOptions(min_joints=stable.min_joints))[0] > 2 * truth
+    assert _people_reported(unite.VideoOptions(pose_nms=stable.pose_nms))[0] > 1.5 * truth

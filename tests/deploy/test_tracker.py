@@ -1,4 +1,5 @@
-"""PoseTracker: ids survive a missed frame, slow crossings do not swap, gating, smoothing."""
+"""PoseTracker: ids survive a missed frame, slow crossings do not swap, gating, smoothing,
+track confirmation and the merging of tracks on one person."""
 import numpy as np
 
 from deploy.python.smoothing import KeypointSmoother
@@ -85,3 +86,91 @@ def test_every_person_gets_its_own_smoother() -> None:
     np.testing.assert_allclose(smoothed[0, :, 0] - SHAPE_A[:, 0], 102.0, atol=1e-4)
     np.testing.assert_allclose(smoothed[1, :, 0] - SHAPE_B[:, 0], 298.0, atol=1e-4)
     assert len({id(t.smoother) for t in tracker.tracks}) == 2
+
+
+def _reported(tracker: PoseTracker, people) -> list:
+    """The sorted reported ids of one frame of ``people`` ((cx, cy, shape) each)."""
+    frame = tracker.track_frame(*(_frame(people) if people else
+                                  (np.zeros((0, 4)), np.zeros((0, 4, 3)))))
+    return sorted(frame.ids[frame.reported].tolist())
+
+
+def test_defaults_report_every_detection_at_once() -> None:
+    tracker = PoseTracker(SIGMAS)
+    assert (tracker.confirm_frames, tracker.merge_frames) == (1, 0)
+    twins = [(100, 100, SHAPE_A), (101, 100, SHAPE_A)]  # one person detected twice
+    for _ in range(6):
+        frame = tracker.track_frame(*_frame(twins))
+        assert frame.reported.all() and not frame.duplicate.any()
+    assert sorted(frame.ids.tolist()) == [0, 1]
+
+
+def test_one_frame_spurious_detection_is_never_reported() -> None:
+    tracker = PoseTracker(SIGMAS, confirm_frames=3)
+    reported = []
+    for t in range(8):
+        people = [(100 + t, 100, SHAPE_A)]
+        if t == 3:
+            people.append((300, 200, SHAPE_B))  # a spurious box, this frame only
+        if t % 2:
+            people.append((400, 100, SHAPE_B))  # flickers: its track dies at every miss
+        reported.append(_reported(tracker, people))
+    assert reported == [[], [], [0], [0], [0], [0], [0], [0]]
+    assert [t.track_id for t in tracker.tracks if t.confirmed] == [0]
+
+
+def test_real_person_is_reported_from_frame_m_on_and_keeps_its_id() -> None:
+    for confirm in (1, 2, 4):
+        tracker = PoseTracker(SIGMAS, confirm_frames=confirm, max_age=2)
+        reported = [_reported(tracker, [(100 + 2 * t, 100, SHAPE_A)]) for t in range(6)]
+        assert reported == [[]] * (confirm - 1) + [[0]] * (7 - confirm)
+        # a confirmed track survives misses as before
+        assert _reported(tracker, []) == []
+        assert _reported(tracker, [(116, 100, SHAPE_A)]) == [0]
+
+
+def test_tentative_track_dies_at_its_first_miss() -> None:
+    tracker = PoseTracker(SIGMAS, confirm_frames=3, max_age=5)
+    person = [(100, 100, SHAPE_A)]
+    assert [_reported(tracker, p) for p in (person, person, [])] == [[], [], []]
+    assert [_reported(tracker, person) for _ in range(3)] == [[], [], [1]]
+
+
+def test_two_tracks_on_one_person_merge_into_the_older_id() -> None:
+    tracker = PoseTracker(SIGMAS, merge_frames=3)
+    history = []
+    for t in range(8):
+        people = [(100 + t, 100, SHAPE_A)]
+        if t >= 2:
+            people.append((102 + t, 101, SHAPE_A))  # a duplicate box from frame 2 on
+        frame = tracker.track_frame(*_frame(people))
+        history.append((sorted(frame.ids[frame.reported].tolist()), frame.duplicate.tolist()))
+    assert history[:4] == [([0], [False]), ([0], [False]), ([0, 1], [False, False]),
+                           ([0, 1], [False, False])]
+    assert history[4] == ([0], [False, True])  # third overlapping frame: 1 merges into 0
+    # after the merge the duplicate starts a new track, which merges again 3 frames later
+    assert [h[0] for h in history[5:]] == [[0, 2], [0, 2], [0]]
+    assert [t.track_id for t in tracker.tracks] == [0]
+
+
+def test_confirmation_and_merging_together_never_report_a_lasting_duplicate() -> None:
+    tracker = PoseTracker(SIGMAS, confirm_frames=3, merge_frames=3)
+    reported = []
+    for t in range(10):
+        twins = [(100 + t, 100, SHAPE_A), (102 + t, 101, SHAPE_A)]
+        reported.append(_reported(tracker, twins))
+    assert reported == [[], []] + [[0]] * 8
+
+
+def test_overlap_by_pose_alone_merges_and_a_frame_apart_resets_the_count() -> None:
+    tracker = PoseTracker(SIGMAS, merge_frames=2, merge_iou=0.99, merge_oks=0.7)
+    box, kpts = _person(100, 100, SHAPE_A)
+    wide = np.array([60.0, 40.0, 140.0, 160.0])  # the same pose in a larger box: IoU 0.33
+    for t, apart in enumerate([False, True, False, False]):
+        shift = 10.0 if apart else 0.0  # both matched, the second 10 px aside (OKS 0.46)
+        moved = kpts + [shift, 0.0, 0.0]
+        frame = tracker.track_frame(np.stack([box, wide + [shift, 0, shift, 0]]),
+                                    np.stack([kpts, moved]))
+        assert frame.ids.tolist() == [0, 0 if t == 3 else 1]
+        assert frame.duplicate.tolist() == [False, t == 3]  # merged on the 2nd frame in a row
+    assert len(tracker.tracks) == 1

@@ -35,7 +35,7 @@ def test_tiny_higherhrnet_loss_falls_and_it_evaluates(plier_data, tmp_path):
     trainer.train()
     losses = trainer.history.losses
     assert len(losses) == 12 and all(np.isfinite(losses))
-    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
     assert os.path.isfile(os.path.join(trainer.save_dir, 'model_final.pdparams'))
 
     metric = trainer.build_metric()

@@ -117,20 +117,6 @@ def flip_model():
     return model
 
 
-def test_eval_flip_averages_heatmaps_and_stacks_tags(flip_model):
-    image = _image(batch=2, height=64, width=96, seed=3)
-    with paddle.no_grad():
-        out = flip_model({'image': image})
-        plain = [t.numpy() for t in flip_model.predict_outputs(image)]
-        mirrored = [t.numpy() for t in flip_model.predict_outputs(paddle.flip(image, axis=[3]))]
-    back = [np.stack([m[:, j, :, ::-1] for j in (0, 2, 1, 3)], axis=1) for m in mirrored]
-    assert out['heatmaps'].shape == (2, 4, 32, 48)
-    assert out['tags'].shape == (2, 4, 32, 48, 2)
-    np.testing.assert_allclose(out['heatmaps'], (plain[0] + back[0]) / 2, atol=1e-5)
-    np.testing.assert_allclose(out['tags'][..., 0], plain[1], atol=1e-5)
-    np.testing.assert_allclose(out['tags'][..., 1], back[1], atol=1e-5)
-
-
 def test_a_full_permutation_and_pairs_flip_the_same_way(flip_model):
     np.testing.assert_array_equal(flip_model.flip_index, [0, 2, 1, 3])
     np.testing.assert_array_equal(joint_permutation([0, 2, 1, 3], 4), [0, 2, 1, 3])

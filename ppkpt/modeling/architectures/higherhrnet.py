@@ -20,6 +20,7 @@ from paddle.static import InputSpec
 
 from ppkpt.codecs.associative_embedding import AssociativeEmbeddingCodec
 from ppkpt.core.workspace import register, serializable
+from ppkpt.modeling.architectures.inputs import as_float64, check_built, require_input
 from ppkpt.geometry import flip_permutation
 
 __all__ = ['HigherHRNet', 'joint_permutation']
@@ -71,8 +72,8 @@ class HigherHRNet(nn.Layer):
                  max_num_people: Optional[int] = None,
                  test_scales: List[float] = [1.0]) -> None:
         super().__init__()
-        _check_built('backbone', backbone)
-        _check_built('hrhrnet_head', hrhrnet_head)
+        check_built('HigherHRNet', 'backbone', backbone)
+        check_built('HigherHRNet', 'hrhrnet_head', hrhrnet_head)
         _check_channels(hrhrnet_head, backbone)
         if eval_flip and flip_perm is None:
             raise ValueError('HigherHRNet.eval_flip is on but flip_perm is not set; give the '
@@ -133,14 +134,14 @@ class HigherHRNet(nn.Layer):
             Eval with a codec: :meth:`decode`'s ``{'keypoint': [N x (P, K, 3)], 'score':
             [N x (P,)]}``; without one, :meth:`test_maps`.
         """
-        image = _require(inputs, 'image')
+        image = require_input(inputs, 'image', 'HigherHRNet')
         if self.training:
             outputs = self.hrhrnet_head(self.backbone(image))
             return self.hrhrnet_head.loss(outputs, inputs)
         maps = self.test_maps(image)
         if self.codec is None:
             return maps
-        return self.decode(maps, _require(inputs, 'affine'))
+        return self.decode(maps, require_input(inputs, 'affine', 'HigherHRNet'))
 
     def test_maps(self, image: paddle.Tensor) -> Maps:
         """The evaluation maps at 1/2 input resolution: every test scale (flip-merged when
@@ -188,7 +189,7 @@ class HigherHRNet(nn.Layer):
             ``keypoint``: N arrays (P, K, 3) float32 (x, y, joint score) in image pixels;
             ``score``: N arrays (P,) float32 person scores, highest first.
         """
-        matrices = _as_array(affine).reshape(-1, 2, 3)
+        matrices = as_float64(affine).reshape(-1, 2, 3)
         if len(matrices) != len(maps['heatmaps']):
             raise ValueError(f'HigherHRNet: {len(matrices)} affine matrices for '
                              f'{len(maps["heatmaps"])} images')
@@ -252,22 +253,7 @@ def _stack(per_image: Sequence[Maps]) -> Maps:
     return {key: np.concatenate([maps[key] for maps in per_image]) for key in per_image[0]}
 
 
-def _require(inputs: Mapping[str, Any], key: str) -> Any:
-    if key not in inputs:
-        raise KeyError(f"HigherHRNet needs inputs['{key}'], got keys {sorted(inputs)}")
-    return inputs[key]
 
-
-def _as_array(value: Any) -> np.ndarray:
-    if isinstance(value, paddle.Tensor):
-        value = value.numpy()
-    return np.asarray(value, dtype=np.float64)
-
-
-def _check_built(name: str, value: Union[nn.Layer, str]) -> None:
-    if not isinstance(value, nn.Layer):
-        raise TypeError(f'HigherHRNet.{name} must be a built layer, got {value!r}; build the '
-                        f'model with create() from a config, or pass an instance')
 
 
 def _check_channels(head: nn.Layer, backbone: nn.Layer) -> None:

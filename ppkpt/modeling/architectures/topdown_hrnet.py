@@ -15,6 +15,7 @@ import paddle.nn as nn
 from paddle.static import InputSpec
 
 from ppkpt.core.workspace import register, serializable
+from ppkpt.modeling.architectures.inputs import as_float64, check_built, require_input
 
 __all__ = ['TopDownHRNet']
 
@@ -48,8 +49,8 @@ class TopDownHRNet(nn.Layer):
                  head: Union[nn.Layer, str] = 'TopDownHeatmapHead',
                  pixel_std: float = 200.0) -> None:
         super().__init__()
-        _check_built('backbone', backbone)
-        _check_built('head', head)
+        check_built('TopDownHRNet', 'backbone', backbone)
+        check_built('TopDownHRNet', 'head', head)
         _check_channels(head, backbone)
         self.backbone = backbone
         self._head_name = getattr(head, 'state_name', 'head')
@@ -99,10 +100,11 @@ class TopDownHRNet(nn.Layer):
             Training: the loss dict. Evaluation: ``{'keypoint': (N, K, 3) ndarray of
             (x, y, score), 'score': (N,) ndarray}`` where score is the mean joint confidence.
         """
-        image = _require(inputs, 'image')
+        image = require_input(inputs, 'image', 'TopDownHRNet')
         if self.training:
             return self.head.compute_loss(self.predict_heatmaps(image), inputs)
-        return self.predict(image, _require(inputs, 'center'), _require(inputs, 'scale'))
+        return self.predict(image, require_input(inputs, 'center', 'TopDownHRNet'),
+                            require_input(inputs, 'scale', 'TopDownHRNet'))
 
     def predict(self, image: paddle.Tensor, center: Any, scale: Any) -> Dict[str, np.ndarray]:
         """Flip test (if enabled), decode and map back to image pixels.
@@ -117,7 +119,8 @@ class TopDownHRNet(nn.Layer):
         """
         heatmaps = self.test_heatmaps(image)
         try:
-            return self.head.decode(heatmaps, _as_array(center), _as_array(scale) * self.pixel_std)
+            return self.head.decode(heatmaps, as_float64(center),
+                                    as_float64(scale) * self.pixel_std)
         except ValueError as err:
             raise ValueError(f'TopDownHRNet: {err}') from err
 
@@ -131,11 +134,6 @@ class TopDownHRNet(nn.Layer):
         return self.head.merge_flip(plain, mirrored)
 
 
-def _check_built(name: str, value: Union[nn.Layer, str]) -> None:
-    if not isinstance(value, nn.Layer):
-        raise TypeError(f'TopDownHRNet.{name} must be a built layer, got {value!r}; build the '
-                        f'model with create() from a config, or pass an instance')
-
 
 def _check_channels(head: nn.Layer, backbone: nn.Layer) -> None:
     out_shape = getattr(backbone, 'out_shape', None)
@@ -143,15 +141,3 @@ def _check_channels(head: nn.Layer, backbone: nn.Layer) -> None:
     if out_shape and in_channels is not None and out_shape[0].channels != in_channels:
         raise ValueError(f'{type(head).__name__}.in_channels is {in_channels} but the '
                          f'backbone\'s first output has {out_shape[0].channels} channels')
-
-
-def _require(inputs: Mapping[str, Any], key: str) -> Any:
-    if key not in inputs:
-        raise KeyError(f"TopDownHRNet needs inputs['{key}'], got keys {sorted(inputs)}")
-    return inputs[key]
-
-
-def _as_array(value: Any) -> np.ndarray:
-    if isinstance(value, paddle.Tensor):
-        value = value.numpy()
-    return np.asarray(value, dtype=np.float64)

@@ -27,7 +27,9 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.det_keypoint_unite_infer import (TopDownPipeline, run_images,  # noqa: E402
+from deploy.python.det_keypoint_unite_infer import (CLI_VIDEO_DEFAULTS,  # noqa: E402
+                                                    PERSON_CLASS, TopDownPipeline,
+                                                    VideoOptions, keypoint_box, run_images,
                                                     run_video)
 from deploy.python.io_utils import (VideoSource, add_benchmark, is_empty,  # noqa: E402
                                     run_cli, run_on_input, trt_options)
@@ -45,8 +47,6 @@ __all__ = ['BottomUpDetector', 'BottomUpPipeline', 'person_boxes', 'add_tracking
            'build_parser', 'main']
 
 logger = logging.getLogger('ppkpt.deploy')
-
-PERSON_CLASS = 0
 
 
 class BottomUpDetector:
@@ -154,8 +154,8 @@ class BottomUpDetector:
 
 def person_boxes(keypoints: np.ndarray, scores: np.ndarray, threshold: float
                  ) -> Tuple[np.ndarray, np.ndarray]:
-    """Boxes of bottom-up people, for tracking and drawing: the extent of each person's joints
-    with a score of at least ``threshold``.
+    """Boxes of bottom-up people, for tracking and drawing: the extent of each person's
+    confident joints (:func:`~deploy.python.det_keypoint_unite_infer.keypoint_box`, unpadded).
 
     Args:
         keypoints: (P, K, 3) keypoints (x, y, score).
@@ -164,20 +164,17 @@ def person_boxes(keypoints: np.ndarray, scores: np.ndarray, threshold: float
 
     Returns:
         boxes: (P', 6) float32 rows (class 0, person score, x1, y1, x2, y2) of the P' people
-        with at least one such joint.
+        with a box: at least ``max(2, ceil(K / 2))`` joints at ``threshold`` spanning 1 px or
+        more, as the top-down pipeline requires of a person it follows without a detector.
         keep: (P,) bool, which people those are.
     """
-    confident = keypoints[:, :, 2] >= threshold
-    keep = confident.any(axis=1)
-    rows = []
-    for person, joints in zip(keypoints[keep], confident[keep]):
-        points = person[joints, :2]
-        rows.append(np.concatenate([points.min(axis=0), points.max(axis=0)]))
+    extents = [keypoint_box(person, threshold, 0.0) for person in keypoints]
+    keep = np.array([extent is not None for extent in extents], dtype=bool)
     boxes = np.zeros((int(keep.sum()), 6), np.float32)
-    if rows:
-        boxes[:, 0] = PERSON_CLASS
-        boxes[:, 1] = scores[keep]
-        boxes[:, 2:6] = np.stack(rows)
+    boxes[:, 0] = PERSON_CLASS
+    boxes[:, 1] = scores[keep]
+    if keep.any():
+        boxes[:, 2:6] = np.stack([extent for extent in extents if extent is not None])
     return boxes, keep
 
 
@@ -186,9 +183,9 @@ class BottomUpPipeline(TopDownPipeline):
 
     Tracking, per-track smoothing, drawing and the JSON are :class:`TopDownPipeline`'s; only
     the estimation differs: one model pass finds every person, and each person's box is the
-    extent of its confident joints (:func:`person_boxes`). People without a joint at
-    ``keypoint_threshold`` are dropped (nothing of them would be drawn, and they would start
-    phantom tracks). There is no detector (``detector`` is None).
+    extent of its confident joints (:func:`person_boxes`). People with too few joints at
+    ``keypoint_threshold`` for a box are dropped (little of them would be drawn, and they would
+    start phantom tracks). There is no detector (``detector`` is None).
 
     Args:
         keypoint_detector: the bottom-up model.
@@ -200,13 +197,16 @@ class BottomUpPipeline(TopDownPipeline):
         fps: frame rate for One Euro.
         smoother_params: extra ``KeypointSmoother`` arguments (``min_cutoff``, ``beta``,
             ``d_cutoff``, ``alpha``).
+        options: the stability options (``min_joints``, ``pose_nms``, track confirmation and
+            merging; default all off). The detector-interval options do not apply.
     """
 
     def __init__(self, keypoint_detector: BottomUpDetector, keypoint_threshold: float = 0.5,
                  track: bool = False, smooth: bool = False, filter_type: str = 'OneEuro',
-                 fps: float = 30.0, smoother_params: Optional[Dict[str, float]] = None) -> None:
+                 fps: float = 30.0, smoother_params: Optional[Dict[str, float]] = None,
+                 options: Optional[VideoOptions] = None) -> None:
         super().__init__(None, keypoint_detector, keypoint_threshold, track, smooth,
-                         filter_type, fps, smoother_params)
+                         filter_type, fps, smoother_params, options)
 
     def _estimate(self, image_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(boxes (P, 6), keypoints (P, K, 3), scores (P,)) of the people of one frame."""
@@ -235,15 +235,17 @@ def build_parser() -> CompatParser:
 
 
 def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> BottomUpPipeline:
-    """The pipeline for a video ``source`` (tracking, smoothing when asked), or for images."""
+    """The pipeline for a video ``source`` (tracking, smoothing when asked), or for images,
+    with the top-down command line's stability defaults (:data:`CLI_VIDEO_DEFAULTS`: people
+    with 4 confident joints or more, pose OKS-NMS at 0.5, overlapping tracks merged)."""
     track = source is not None
     detector = BottomUpDetector(args.model_dir, args.device, args.run_mode, args.cpu_threads,
                                 args.enable_mkldnn, args.flip_test, trt=trt_options(args))
     params = {'min_cutoff': args.min_cutoff, 'beta': args.beta, 'd_cutoff': args.d_cutoff,
               'alpha': args.alpha}
     return BottomUpPipeline(detector, args.threshold, track=track, smooth=args.smooth and track,
-                            filter_type=args.filter_type,
-                            fps=source.fps if track else 30.0, smoother_params=params)
+                            filter_type=args.filter_type, fps=source.fps if track else 30.0,
+                            smoother_params=params, options=CLI_VIDEO_DEFAULTS)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:

@@ -4,6 +4,7 @@ One filter instance smooths one person; the tracker gives every track its own
 :class:`KeypointSmoother`. Dimension names: K joints.
 """
 import math
+from abc import ABCMeta, abstractmethod
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -19,7 +20,7 @@ def _alpha(cutoff: np.ndarray, dt: float) -> np.ndarray:
     return 1.0 / (1.0 + tau / dt)
 
 
-class _ElementwiseFilter:
+class _ElementwiseFilter(metaclass=ABCMeta):
     """Shared state handling of the element-wise filters; subclasses supply :meth:`_step`.
 
     The first sample (or one of a new shape) passes through and becomes the state. Afterwards
@@ -34,11 +35,11 @@ class _ElementwiseFilter:
     def _start(self, value: np.ndarray) -> None:
         """Extra state set up from the first sample (none by default)."""
 
+    @abstractmethod
     def _step(self, value: np.ndarray, dt: float, fresh: np.ndarray,
               update: np.ndarray) -> np.ndarray:
         """Filtered value of every entry from ``self._value``; may update the extra state where
         ``update`` (filtered) or ``fresh`` (restarted)."""
-        raise NotImplementedError
 
     def _filter(self, value: np.ndarray, dt: float, mask: Optional[np.ndarray]) -> np.ndarray:
         value = np.asarray(value, dtype=np.float64)

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+from abc import ABCMeta, abstractmethod
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
@@ -124,7 +125,7 @@ def evaluate_keypoints(coco_gt: COCO, results: List[Dict[str, Any]], sigmas: np.
     return [float(v) for v in coco_eval.stats[:len(KEYPOINT_STAT_NAMES)]]
 
 
-class COCOKeypointEvalBase(KeypointResults):
+class COCOKeypointEvalBase(KeypointResults, metaclass=ABCMeta):
     """What the COCO keypoint metrics share: checked sigmas, the ground truth, the results
     file ``{output_eval}/keypoints_results.json``, :func:`evaluate_keypoints` and the table.
 
@@ -161,9 +162,9 @@ class COCOKeypointEvalBase(KeypointResults):
         self.save_prediction_only = save_prediction_only
         self.reset()
 
+    @abstractmethod
     def _results(self, category_id: int) -> List[Dict[str, Any]]:
         """The collected predictions as COCO results entries under ``category_id``."""
-        raise NotImplementedError
 
     def accumulate(self) -> None:
         """Write the results file and (unless only saving) evaluate it."""

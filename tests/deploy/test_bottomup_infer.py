@@ -111,10 +111,12 @@ def test_detector_finds_both_people_in_image_pixels(blob_model_dir):
 
 
 def test_person_boxes_are_the_confident_joint_extents():
+    """A box needs max(2, ceil(K / 2)) = 2 of the K = 3 joints at the threshold."""
     keypoints = np.array([[[10, 20, 0.9], [30, 5, 0.8], [99, 99, 0.1]],
+                          [[50, 50, 0.9], [60, 60, 0.1], [70, 70, 0.0]],
                           [[50, 50, 0.2], [60, 60, 0.1], [70, 70, 0.0]]], np.float32)
-    boxes, keep = person_boxes(keypoints, np.array([0.7, 0.1]), 0.5)
-    assert keep.tolist() == [True, False]
+    boxes, keep = person_boxes(keypoints, np.array([0.7, 0.4, 0.1]), 0.5)
+    assert keep.tolist() == [True, False, False]
     np.testing.assert_allclose(boxes, [[0, 0.7, 10, 5, 30, 20]])
     assert person_boxes(keypoints[:0], np.zeros(0), 0.5)[0].shape == (0, 6)
 
@@ -213,7 +215,7 @@ def test_export_needs_no_special_case(higherhrnet):
     assert [op['type'] for op in infer_cfg['Preprocess']] == ['EvalAffine', 'NormalizeImage',
                                                               'Permute']
     assert infer_cfg['codec']['type'] == 'AssociativeEmbeddingCodec'
-    assert infer_cfg['codec']['input_size'] == [128, 128]
+    assert infer_cfg['codec']['input_size'] == cfg['trainsize'] == [96, 96]
     assert infer_cfg['num_joints'] == 5 and infer_cfg['flip_perm'] == cfg['flip_perm']
     assert cfg['TestReader']['inputs_def']['image_shape'] == [3, -1, -1]
 

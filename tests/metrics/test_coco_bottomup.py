@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from ppkpt.core.workspace import ConfigError, create
+from ppkpt.core.workspace import ConfigError, create, load_config
 from ppkpt.data.synthetic import SIGMAS as PLIER_SIGMAS
 from ppkpt.data.synthetic import generate_split
 from ppkpt.metadata import COCO17_SIGMAS
@@ -138,3 +138,13 @@ def test_built_from_a_config_and_paddledetection_spelling(tmp_path):
         create('COCO', {**cfg, 'IouType': 'bbox'}, **args)
     with pytest.raises(ConfigError, match='needs 17 OKS sigmas'):
         create('KeyPointBottomUpCOCOEval', {'num_joints': 17}, **args)
+
+
+def test_paddledetection_metric_keys_load_from_a_config_file(tmp_path):
+    path = tmp_path / 'ppdet_style.yml'
+    path.write_text('num_joints: 17\nkeypoint_preset: coco17\nmetric: COCO\nIouType: keypoints\n')
+    cfg = load_config(str(path))
+    metric = create(cfg['metric'], cfg, anno_file=COCO_ANNO, num_samples=4,
+                    output_eval=str(tmp_path))
+    assert isinstance(metric, KeyPointBottomUpCOCOEval)
+    np.testing.assert_array_equal(metric.sigmas, COCO17_SIGMAS)

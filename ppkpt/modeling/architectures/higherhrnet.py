@@ -20,8 +20,8 @@ from paddle.static import InputSpec
 
 from ppkpt.codecs.associative_embedding import AssociativeEmbeddingCodec
 from ppkpt.core.workspace import register, serializable
-from ppkpt.modeling.architectures.inputs import as_float64, check_built, require_input
 from ppkpt.geometry import flip_permutation
+from ppkpt.modeling.architectures.inputs import as_float64, check_built, require_input
 
 __all__ = ['HigherHRNet', 'joint_permutation']
 
@@ -251,9 +251,6 @@ def _image_maps(maps: Maps, index: int) -> Maps:
 def _stack(per_image: Sequence[Maps]) -> Maps:
     """Batch-of-one maps of N images -> maps of the batch."""
     return {key: np.concatenate([maps[key] for maps in per_image]) for key in per_image[0]}
-
-
-
 
 
 def _check_channels(head: nn.Layer, backbone: nn.Layer) -> None:

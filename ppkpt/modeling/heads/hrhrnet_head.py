@@ -15,6 +15,8 @@ from typing import List, Tuple, Union
 
 import paddle
 import paddle.nn as nn
+from paddle import ParamAttr
+from paddle.nn.initializer import Constant, Normal
 
 from ppkpt.core.workspace import register, serializable
 from ppkpt.modeling.backbones.hrnet import BasicBlock, _NormArgs
@@ -53,6 +55,17 @@ def _double_axis(x: paddle.Tensor, axis: int) -> paddle.Tensor:
     pairs = paddle.stack([0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following],
                          axis=axis + 1)
     return paddle.flatten(pairs, start_axis=axis, stop_axis=axis + 1)
+
+
+def _small_weights() -> ParamAttr:
+    """N(0, 0.001) weights, as PaddleDetection starts the head's output convolutions: with the
+    default initialisation the first heatmaps sit at the clip of the heatmap loss and get no
+    gradient."""
+    return ParamAttr(initializer=Normal(0.0, 0.001))
+
+
+def _zero_bias() -> ParamAttr:
+    return ParamAttr(initializer=Constant(0.0))
 
 
 def _scale_layer(width: int, num_joints: int) -> nn.Sequential:
@@ -96,11 +109,13 @@ class HrHRNetHead(nn.Layer):
         self.width = width
         self.swahr = swahr
         self.loss = loss
-        self.conv1 = nn.Conv2D(width, 2 * num_joints, 1)
-        self.conv2 = nn.Conv2D(width, num_joints, 1)
+        self.conv1 = nn.Conv2D(width, 2 * num_joints, 1, weight_attr=_small_weights(),
+                               bias_attr=_zero_bias())
+        self.conv2 = nn.Conv2D(width, num_joints, 1, weight_attr=_small_weights(),
+                               bias_attr=_zero_bias())
         self.deconv = nn.Sequential(
             nn.Conv2DTranspose(2 * num_joints + width, width, 4, stride=2, padding=1,
-                               bias_attr=False),
+                               weight_attr=_small_weights(), bias_attr=False),
             nn.BatchNorm2D(width),
             nn.ReLU())
         norm = _NormArgs(norm_momentum=0.9, norm_decay=0.0, freeze_norm=False)

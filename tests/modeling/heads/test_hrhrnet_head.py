@@ -151,3 +151,12 @@ def test_config_type_errors_name_the_argument():
     cfg = {'num_joints': 5, 'HrHRNetHead': {'width': 'wide', 'loss': RecordingLoss()}}
     with pytest.raises(ConfigError, match='HrHRNetHead.width'):
         create('HrHRNetHead', cfg)
+
+
+def test_output_convolutions_start_small_like_paddledetections():
+    head = HrHRNetHead(17, width=18, loss=RecordingLoss())
+    for layer in (head.conv1, head.conv2, head.deconv[0]):
+        weight = layer.weight.numpy()
+        assert weight.std() < 0.002 and abs(weight.mean()) < 0.001
+    for layer in (head.conv1, head.conv2):
+        assert not layer.bias.numpy().any()

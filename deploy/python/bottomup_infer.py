@@ -27,23 +27,22 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.det_keypoint_unite_infer import (CLI_VIDEO_DEFAULTS,  # noqa: E402
-                                                    PERSON_CLASS, TopDownPipeline,
-                                                    VideoOptions, keypoint_box, run_images,
-                                                    run_video)
-from deploy.python.io_utils import (VideoSource, add_benchmark, is_empty,  # noqa: E402
-                                    run_cli, run_on_input, trt_options)
+from deploy.python.io_utils import (VideoSource, add_benchmark, add_smoothing_flags,  # noqa: E402
+                                    is_empty, run_cli, run_on_input, smoother_params,
+                                    trt_options)
 from deploy.python.keypoint_infer import ARCH_KINDS  # noqa: E402
 from deploy.python.keypoint_infer import build_parser as keypoint_parser  # noqa: E402
+from deploy.python.pipeline import (CLI_VIDEO_DEFAULTS, PERSON_CLASS,  # noqa: E402
+                                    TopDownPipeline, VideoOptions, keypoint_box)
+from deploy.python.pipeline_outputs import run_images, run_video  # noqa: E402
 from deploy.python.predictor import (Predictor, StageTimer, TensorRTOptions,  # noqa: E402
                                      find_model_files)
-from deploy.python.smoothing import FILTER_TYPES  # noqa: E402
 from ppkpt.codecs import AssociativeEmbeddingCodec, build_codec  # noqa: E402
 from ppkpt.core.cli import CompatParser  # noqa: E402
 from ppkpt.data.transforms.preprocess import EvalAffine, build_preprocess  # noqa: E402
 from ppkpt.metadata import KeypointMeta  # noqa: E402
 
-__all__ = ['BottomUpDetector', 'BottomUpPipeline', 'person_boxes', 'add_tracking_flags',
+__all__ = ['BottomUpDetector', 'BottomUpPipeline', 'person_boxes', 'add_smoothing_flags',
            'build_parser', 'main']
 
 logger = logging.getLogger('ppkpt.deploy')
@@ -215,22 +214,12 @@ class BottomUpPipeline(TopDownPipeline):
         return boxes, keypoints[keep], scores[keep]
 
 
-def add_tracking_flags(parser: CompatParser) -> None:
-    """The per-track smoothing flags (video), with the top-down pipeline's names and defaults."""
-    parser.add_bool('--smooth', help='smooth keypoints per track (videos)')
-    parser.add_argument('--filter_type', default='OneEuro', choices=list(FILTER_TYPES))
-    parser.add_argument('--min_cutoff', type=float, default=1.0, help='One Euro cutoff (Hz)')
-    parser.add_argument('--beta', type=float, default=0.05, help='One Euro speed coefficient')
-    parser.add_argument('--d_cutoff', type=float, default=1.0, help='One Euro speed cutoff (Hz)')
-    parser.add_argument('--alpha', type=float, default=0.5, help='EMA weight of the new frame')
-
-
 def build_parser() -> CompatParser:
     """``keypoint_infer.py``'s CLI plus the smoothing flags; ``--threshold`` is the joint
     score of :class:`BottomUpPipeline` (``--batch_size`` and ``--use_dark`` do not apply)."""
     parser = keypoint_parser()
     parser.description = __doc__
-    add_tracking_flags(parser)
+    add_smoothing_flags(parser)
     return parser
 
 
@@ -241,11 +230,9 @@ def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> 
     track = source is not None
     detector = BottomUpDetector(args.model_dir, args.device, args.run_mode, args.cpu_threads,
                                 args.enable_mkldnn, args.flip_test, trt=trt_options(args))
-    params = {'min_cutoff': args.min_cutoff, 'beta': args.beta, 'd_cutoff': args.d_cutoff,
-              'alpha': args.alpha}
     return BottomUpPipeline(detector, args.threshold, track=track, smooth=args.smooth and track,
                             filter_type=args.filter_type, fps=source.fps if track else 30.0,
-                            smoother_params=params, options=CLI_VIDEO_DEFAULTS)
+                            smoother_params=smoother_params(args), options=CLI_VIDEO_DEFAULTS)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:

@@ -21,10 +21,12 @@ import numpy as np
 
 from deploy.python.predictor import (DEVICES, RUN_MODES, StageTimer, TensorRTOptions,
                                      benchmark_report, check_options)
+from deploy.python.smoothing import FILTER_TYPES
 from ppkpt.core.cli import SLICE_FLAGS, CompatParser, OptionError, Unsupported
 from ppkpt.image_io import ImageReadError, list_images, read_rgb
 
 __all__ = ['VideoSource', 'VideoSink', 'VideoReadError', 'write_json', 'deploy_parser',
+           'add_smoothing_flags', 'smoother_params',
            'run_on_input', 'add_benchmark', 'trt_options', 'read_image_or_copy', 'is_empty',
            'run_cli', 'DEPLOY_FLAGS']
 
@@ -343,3 +345,19 @@ def write_json(path: str, data: Any) -> None:
     with open(tmp, 'w', encoding='utf-8') as handle:
         json.dump(data, handle)
     os.replace(tmp, path)
+
+
+def add_smoothing_flags(parser: CompatParser) -> None:
+    """The per-track smoothing flags of the video pipelines (top-down and bottom-up)."""
+    parser.add_bool('--smooth', help='smooth keypoints per track (videos)')
+    parser.add_argument('--filter_type', default='OneEuro', choices=list(FILTER_TYPES))
+    parser.add_argument('--min_cutoff', type=float, default=1.0, help='One Euro cutoff (Hz)')
+    parser.add_argument('--beta', type=float, default=0.05, help='One Euro speed coefficient')
+    parser.add_argument('--d_cutoff', type=float, default=1.0, help='One Euro speed cutoff (Hz)')
+    parser.add_argument('--alpha', type=float, default=0.5, help='EMA weight of the new frame')
+
+
+def smoother_params(args: argparse.Namespace) -> Dict[str, float]:
+    """The ``KeypointSmoother`` arguments of parsed :func:`add_smoothing_flags` flags."""
+    return {'min_cutoff': args.min_cutoff, 'beta': args.beta, 'd_cutoff': args.d_cutoff,
+            'alpha': args.alpha}

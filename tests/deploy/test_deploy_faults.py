@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from deploy.python import det_keypoint_unite_infer as unite
+from deploy.python.pipeline_outputs import PADDLEDET_VIDEO_JSON
 from deploy.python import keypoint_infer
 from deploy.python.det_infer import Detector
 from deploy.python.io_utils import VideoReadError, VideoSink, VideoSource
@@ -225,7 +226,7 @@ def test_truncated_video_gives_a_playable_video_and_json(plier_data, tmp_path, c
         frames += 1
     capture.release()
     assert frames == read
-    paddledet = json.loads((out / unite.PADDLEDET_VIDEO_JSON).read_text())
+    paddledet = json.loads((out / PADDLEDET_VIDEO_JSON).read_text())
     assert [entry[0] for entry in paddledet] == list(range(1, read + 1))
 
 

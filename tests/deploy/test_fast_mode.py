@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from deploy.python import det_keypoint_unite_infer as unite
-from deploy.python.det_keypoint_unite_infer import (FAST_DET_INTERVAL, TopDownPipeline,
-                                                    VideoOptions, keypoint_box)
+from deploy.python.pipeline import FAST_DET_INTERVAL, TopDownPipeline, VideoOptions, keypoint_box
 from deploy.python.keypoint_infer import KeypointDetector
 from ppkpt.metadata import KeypointMeta
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from deploy.python.det_keypoint_unite_infer import TopDownPipeline, VideoOptions
+from deploy.python.pipeline import TopDownPipeline, VideoOptions
 from deploy.python.tracker import pose_nms
 from ppkpt.metadata import KeypointMeta
 from ppkpt.metrics.oks import oks_nms

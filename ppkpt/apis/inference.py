@@ -9,7 +9,7 @@ import paddle
 
 from ppkpt.core.workspace import build_ops, create, load_config
 from ppkpt.data.transforms.common import Compose, Decode
-from ppkpt.engine.checkpoint import load_weight
+from ppkpt.engine.weights import load_weight
 from ppkpt.image_io import read_rgb
 
 __all__ = ['init_model', 'inference_topdown']

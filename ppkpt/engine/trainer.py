@@ -18,9 +18,9 @@ from tqdm import tqdm
 
 from ppkpt.core.workspace import ConfigError, create, declare_keys, registered, require
 from ppkpt.engine import callbacks as cb
-from ppkpt.engine.checkpoint import (Snapshot, load_pretrain_weight, load_resume, load_weight,
-                                     set_state_dict_strict)
+from ppkpt.engine.checkpoint import Snapshot, load_resume
 from ppkpt.engine.ema import ModelEMA
+from ppkpt.engine.weights import load_pretrain_weight, load_weight, set_state_dict_strict
 from ppkpt.metadata import KeypointMeta
 
 logger = logging.getLogger('ppkpt')

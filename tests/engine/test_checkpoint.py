@@ -1,4 +1,4 @@
-"""Tests for ppkpt.engine.checkpoint: whole snapshots, strict and lenient loading, resume."""
+"""Tests for ppkpt.engine.checkpoint: whole snapshots and resume."""
 import hashlib
 import json
 import os
@@ -10,44 +10,12 @@ import pytest
 from paddle.utils import unique_name
 
 from ppkpt.engine.checkpoint import (KILL_HOOK_ENV, MANIFEST_SUFFIX, SnapshotError,
-                                     latest_snapshot, load_pretrain_weight, load_resume,
-                                     load_weight, remove_stale_temp_files, save_checkpoint,
-                                     snapshot_problems)
+                                     latest_snapshot, load_resume, remove_stale_temp_files,
+                                     save_checkpoint, snapshot_problems)
 from ppkpt.engine.ema import ModelEMA
 from ppkpt.engine.optimizer import LearningRate, LinearWarmup, OptimizerBuilder, PiecewiseDecay
-
-
-class Backbone(paddle.nn.Layer):
-    def __init__(self):
-        super().__init__()
-        self.conv = paddle.nn.Conv2D(3, 4, 3, padding=1)
-        self.bn = paddle.nn.BatchNorm2D(4)
-
-    def forward(self, x):
-        return paddle.nn.functional.relu(self.bn(self.conv(x)))
-
-
-class PoseNet(paddle.nn.Layer):
-    """A backbone and a 1x1 head with one output channel per joint."""
-
-    def __init__(self, num_joints=3):
-        super().__init__()
-        self.backbone = Backbone()
-        self.final = paddle.nn.Conv2D(4, num_joints, 1)
-
-    def forward(self, x):
-        return self.final(self.backbone(x))
-
-
-def _net(num_joints=3, seed=0):
-    paddle.seed(seed)
-    return PoseNet(num_joints)
-
-
-def _numpy_state(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
-
-
+from ppkpt.engine.weights import load_weight
+from tests.engine.tiny_nets import numpy_state as _numpy_state, tiny_posenet as _net
 
 
 # ------------------------------------------------------------------ snapshots
@@ -271,90 +239,6 @@ def test_half_of_a_snapshot_without_manifest_names_the_missing_file(tmp_path):
         f'{tmp_path / "1"} or -r {tmp_path}.')
     with pytest.raises(SnapshotError, match=r'nothing\.pdparams is missing; nothing\.pdopt'):
         load_resume(str(tmp_path / 'nothing'))
-
-
-# ------------------------------------------------------------------ load_weight (strict)
-
-
-def test_load_weight_roundtrip_without_suffix(tmp_path):
-    source = _net(seed=1)
-    paddle.save(source.state_dict(), str(tmp_path / 'best_model.pdparams'))
-    target = _net(seed=2)
-    load_weight(target, str(tmp_path / 'best_model'))
-    for key, value in _numpy_state(source).items():
-        np.testing.assert_array_equal(target.state_dict()[key].numpy(), value)
-
-
-def test_load_weight_lists_every_problem(tmp_path):
-    state = _numpy_state(_net(num_joints=5))
-    del state['backbone.bn._mean']
-    del state['backbone.conv.bias']
-    state['neck.weight'] = np.zeros((2, 2), np.float32)
-    path = str(tmp_path / 'other.pdparams')
-    paddle.save(state, path)
-    target = _net(num_joints=3)
-    before = _numpy_state(target)
-    with pytest.raises(ValueError) as info:
-        load_weight(target, path)
-    message = str(info.value)
-    assert path in message
-    assert '(5 problems)' in message
-    assert 'missing key: backbone.bn._mean (expected shape [4])' in message
-    assert 'missing key: backbone.conv.bias (expected shape [4])' in message
-    assert 'unexpected key: neck.weight (shape [2, 2])' in message
-    assert 'shape mismatch: final.weight expected [3, 4, 1, 1], got [5, 4, 1, 1]' in message
-    assert 'shape mismatch: final.bias expected [3], got [5]' in message
-    for key, value in before.items():
-        np.testing.assert_array_equal(target.state_dict()[key].numpy(), value)
-
-
-def test_load_weight_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r'nope\.pdparams'):
-        load_weight(_net(), str(tmp_path / 'nope'))
-
-
-# ------------------------------------------------------------------ load_pretrain_weight (lenient)
-
-
-def test_pretrain_skips_wrong_shaped_head_and_logs_it(tmp_path, ppkpt_log):
-    source = _net(num_joints=17, seed=1)
-    path = str(tmp_path / 'coco.pdparams')
-    paddle.save(source.state_dict(), path)
-    target = _net(num_joints=3, seed=2)
-    head_before = target.final.weight.numpy().copy()
-    load_pretrain_weight(target, path)
-    np.testing.assert_array_equal(target.final.weight.numpy(), head_before)
-    np.testing.assert_array_equal(target.backbone.conv.weight.numpy(),
-                                  source.backbone.conv.weight.numpy())
-    np.testing.assert_array_equal(target.backbone.bn._variance.numpy(),
-                                  source.backbone.bn._variance.numpy())
-    text = ppkpt_log.text
-    assert 'skip final.weight, shape mismatch: model [3, 4, 1, 1], file [17, 4, 1, 1]' in text
-    assert 'skip final.bias, shape mismatch: model [3], file [17]' in text
-    assert 'Loaded 6 of 8 model entries' in text and '(2 skipped)' in text
-
-
-def test_pretrain_matches_backbone_file_by_suffix_and_casts_dtype(tmp_path, ppkpt_log):
-    backbone = _numpy_state(_net(seed=4).backbone)
-    backbone['conv.weight'] = backbone['conv.weight'].astype(np.float64)
-    paddle.save(backbone, str(tmp_path / 'imagenet.pdparams'))
-    target = _net(seed=5)
-    load_pretrain_weight(target, str(tmp_path / 'imagenet.pdparams'))
-    np.testing.assert_allclose(target.backbone.conv.weight.numpy(), backbone['conv.weight'],
-                               rtol=1e-6)
-    assert target.backbone.conv.weight.dtype == paddle.float32
-    assert 'skip final.weight (not in the file)' in ppkpt_log.text
-
-
-def test_pretrain_ambiguous_suffix_is_skipped(tmp_path, ppkpt_log):
-    state = {'a.final.bias': np.ones(3, np.float32), 'b.final.bias': np.zeros(3, np.float32)}
-    paddle.save(state, str(tmp_path / 'two.pdparams'))
-    target = _net()
-    before = target.final.bias.numpy().copy()
-    load_pretrain_weight(target, str(tmp_path / 'two.pdparams'))
-    np.testing.assert_array_equal(target.final.bias.numpy(), before)
-    assert "skip final.bias (ambiguous, it matches ['a.final.bias', 'b.final.bias'])" in \
-        ppkpt_log.text
 
 
 # ------------------------------------------------------------------ exact resume

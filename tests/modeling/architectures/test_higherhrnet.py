@@ -11,7 +11,7 @@ import paddle.nn as nn
 import pytest
 
 from ppkpt.core.workspace import create
-from ppkpt.engine.checkpoint import set_state_dict_strict
+from ppkpt.engine.weights import set_state_dict_strict
 from ppkpt.engine.exporter import export_model
 from ppkpt.modeling.architectures.higherhrnet import HigherHRNet, joint_permutation
 from ppkpt.modeling.backbones.hrnet import HRNet

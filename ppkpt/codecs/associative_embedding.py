@@ -2,7 +2,8 @@
 
 :class:`AssociativeEmbeddingCodec` is the codec of HigherHRNet: training targets are heatmaps
 at two resolutions plus the tag positions the associative-embedding loss gathers, and decoding
-finds the peaks of every joint and groups them into people by their tags.
+finds the peaks of every joint and groups them into people by their tags
+(:mod:`ppkpt.codecs.tag_grouping`).
 
 Pixel convention: a joint at input pixel ``x`` lands on map pixel ``floor(x / stride)`` (as
 PaddleDetection's ``ToHeatmaps``), so map pixel ``c`` stands for the input interval
@@ -17,17 +18,14 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from scipy.ndimage import maximum_filter
-from scipy.optimize import linear_sum_assignment
 
 from ppkpt.codecs.base import KeypointCodec
+from ppkpt.codecs.tag_grouping import (group_by_tags, quarter_offsets, recover_missing,
+                                       top_peaks)
 from ppkpt.core.workspace import serializable
 from ppkpt.geometry import affine_transform_points, crop_matrix, flip_permutation
 
 __all__ = ['AssociativeEmbeddingCodec', 'BottomUpPeople']
-
-_PAD_COST = 1e-10  # cost of leaving a candidate unmatched: it then starts a new person
-
 
 class BottomUpPeople(NamedTuple):
     """The people decoded from one image.
@@ -41,14 +39,6 @@ class BottomUpPeople(NamedTuple):
     keypoints: np.ndarray
     keypoint_scores: np.ndarray
     scores: np.ndarray
-
-
-class _Candidates(NamedTuple):
-    """The top-M peaks of every joint."""
-
-    heats: np.ndarray   # (K, M) peak values, highest first
-    yx: np.ndarray      # (K, M, 2) int64 map positions (y, x)
-    tags: np.ndarray    # (K, M, T) tags at the peaks
 
 
 @serializable
@@ -211,8 +201,9 @@ class AssociativeEmbeddingCodec(KeypointCodec):
         Joints a person lacks (score 0) get the keypoint (0, 0).
         """
         heatmaps, tags = _check_outputs(outputs)
-        candidates = self._candidates(heatmaps, tags)
-        members, tag_means = self._group(candidates)
+        candidates = top_peaks(heatmaps, tags, self.max_num_people, self.nms_kernel)
+        members, tag_means = group_by_tags(candidates, self.detection_threshold,
+                                           self.tag_threshold, self.max_num_people)
         found = members >= 0
         joints = np.arange(heatmaps.shape[0])
         picked = np.where(found, members, 0)
@@ -220,114 +211,16 @@ class AssociativeEmbeddingCodec(KeypointCodec):
         joint_scores = np.where(found, candidates.heats[joints, picked], 0.0)
         scores = joint_scores.mean(axis=1)
         if self.recover_missing:
-            self._recover(heatmaps, tags, tag_means, yx, joint_scores, found)
+            recover_missing(heatmaps, tags, tag_means, yx, joint_scores, found)
         position = yx.astype(np.float64)
         if self.use_refine:
-            position += _quarter_offsets(heatmaps, yx)
+            position += quarter_offsets(heatmaps, yx)
         keypoints = np.where(found[..., None], (position[..., ::-1] + 0.5) * self.decode_stride,
                              0.0)
         order = np.argsort(-scores, kind='stable')[:self.max_num_people]
         return BottomUpPeople(keypoints[order].astype(np.float32),
                               joint_scores[order].astype(np.float32),
                               scores[order].astype(np.float32))
-
-    def _candidates(self, heatmaps: np.ndarray, tags: np.ndarray) -> _Candidates:
-        """The M highest local maxima of every joint's heatmap and their tags."""
-        num_joints, height, width = heatmaps.shape
-        pooled = maximum_filter(heatmaps, size=(1, self.nms_kernel, self.nms_kernel),
-                                mode='constant', cval=-np.inf)
-        peaks = np.where(heatmaps == pooled, heatmaps, 0.0).reshape(num_joints, -1)
-        count = min(self.max_num_people, height * width)
-        top = np.argpartition(-peaks, count - 1, axis=1)[:, :count]
-        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(peaks, top, axis=1),
-                                                 axis=1, kind='stable'), axis=1)
-        yx = np.stack([top // width, top % width], axis=-1)
-        flat_tags = tags.reshape(num_joints, height * width, -1)
-        return _Candidates(np.take_along_axis(peaks, top, axis=1), yx,
-                           np.take_along_axis(flat_tags, top[..., None], axis=1))
-
-    def _group(self, candidates: _Candidates) -> Tuple[np.ndarray, np.ndarray]:
-        """Greedy joint-by-joint grouping of the candidates into people.
-
-        Returns:
-            members: (P, K) int64 candidate index of every person's joint, -1 where missing.
-            tag_means: (P, T) mean tag of every person's grouped joints.
-        """
-        num_joints, _, tag_dim = candidates.tags.shape
-        members: List[np.ndarray] = []
-        tag_sums: List[np.ndarray] = []
-        counts: List[int] = []
-        for joint in range(num_joints):
-            valid = np.flatnonzero(candidates.heats[joint] > self.detection_threshold)
-            tags = candidates.tags[joint, valid]
-            targets = self._match(tags, candidates.heats[joint, valid], tag_sums, counts)
-            for candidate, tag, person in zip(valid, tags, targets):
-                if person < 0:
-                    person = len(members)
-                    members.append(np.full(num_joints, -1, dtype=np.int64))
-                    tag_sums.append(np.zeros(tag_dim))
-                    counts.append(0)
-                members[person][joint] = candidate
-                tag_sums[person] = tag_sums[person] + tag
-                counts[person] += 1
-        if not members:
-            return np.zeros((0, num_joints), np.int64), np.zeros((0, tag_dim))
-        return np.stack(members), np.stack(tag_sums) / np.asarray(counts, np.float64)[:, None]
-
-    def _match(self, tags: np.ndarray, heats: np.ndarray, tag_sums: Sequence[np.ndarray],
-               counts: Sequence[int]) -> np.ndarray:
-        """(V,) person index each of V candidates joins, -1 to start a new person.
-
-        Args:
-            tags: (V, T) candidate tags.
-            heats: (V,) candidate peak values.
-            tag_sums: per person found so far, the (T,) sum of its joints' tags.
-            counts: per person, the number of its joints.
-        """
-        num_people = min(len(counts), self.max_num_people)
-        if num_people == 0 or len(tags) == 0:
-            return np.full(len(tags), -1, dtype=np.int64)
-        means = np.stack(tag_sums[:num_people]) / np.asarray(counts[:num_people])[:, None]
-        distance = np.linalg.norm(tags[:, None, :] - means[None, :, :], axis=2)
-        cost = np.round(distance) * 100.0 - heats[:, None]
-        if len(tags) > num_people:
-            cost = np.pad(cost, ((0, 0), (0, len(tags) - num_people)), constant_values=_PAD_COST)
-        rows, cols = linear_sum_assignment(cost)
-        target = np.full(len(tags), -1, dtype=np.int64)
-        real = cols < num_people
-        accepted = real.copy()
-        accepted[real] = distance[rows[real], cols[real]] < self.tag_threshold
-        target[rows[accepted]] = cols[accepted]
-        return target
-
-    def _recover(self, heatmaps: np.ndarray, tags: np.ndarray, tag_means: np.ndarray,
-                 yx: np.ndarray, joint_scores: np.ndarray, found: np.ndarray) -> None:
-        """Fill every person's missing joints from ``heatmap - round(tag distance)``, in place.
-
-        A missing joint is taken at the arg-max of that score when the maximum is positive; it
-        scores the maximum.
-
-        Args:
-            heatmaps: (K, H, W) heatmaps; tags: (K, H, W, T) tag maps.
-            tag_means: (P, T) mean tag of every person.
-            yx: (P, K, 2) int64 positions (y, x), updated.
-            joint_scores: (P, K) joint scores, updated.
-            found: (P, K) whether each joint has a position, updated.
-        """
-        width = heatmaps.shape[2]
-        for person, tag_mean in enumerate(tag_means):
-            missing = np.flatnonzero(~found[person])
-            if len(missing) == 0:
-                continue
-            distance = np.linalg.norm(tags[missing] - tag_mean, axis=-1)
-            score = (heatmaps[missing] - np.round(distance)).reshape(len(missing), -1)
-            best = np.argmax(score, axis=1)
-            value = score[np.arange(len(missing)), best]
-            filled = missing[value > 0]
-            best = best[value > 0]
-            yx[person, filled] = np.stack([best // width, best % width], axis=-1)
-            joint_scores[person, filled] = value[value > 0]
-            found[person, filled] = True
 
     # ------------------------------------------------------ flip, scales, image
 
@@ -462,23 +355,6 @@ def _check_outputs(outputs: Dict[str, np.ndarray]) -> Tuple[np.ndarray, np.ndarr
         raise ValueError(f'expected heatmaps (1, K, H, W) and tags (1, K, H, W, T) of one image, '
                          f'got {list(heatmaps.shape)} and {list(tags.shape)}')
     return heatmaps[0], tags[0]
-
-
-def _quarter_offsets(heatmaps: np.ndarray, yx: np.ndarray) -> np.ndarray:
-    """(P, K, 2) steps of +-0.25 (0 on a tie) toward the higher neighbour along y and x.
-
-    Args:
-        heatmaps: (K, H, W) heatmaps.
-        yx: (P, K, 2) int64 positions (y, x); neighbours are clipped to the map.
-    """
-    num_joints, height, width = heatmaps.shape
-    joint = np.arange(num_joints)[None, :]
-    y, x = yx[..., 0], yx[..., 1]
-    step_y = (heatmaps[joint, np.minimum(y + 1, height - 1), x]
-              - heatmaps[joint, np.maximum(y - 1, 0), x])
-    step_x = (heatmaps[joint, y, np.minimum(x + 1, width - 1)]
-              - heatmaps[joint, y, np.maximum(x - 1, 0)])
-    return 0.25 * np.sign(np.stack([step_y, step_x], axis=-1))
 
 
 def _resize_maps(maps: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -22,6 +22,7 @@ def test_deploy_imports_no_training_code() -> None:
                'ppkpt.core.workspace', 'ppkpt.geometry', 'ppkpt.metadata',
                'ppkpt.keypoint_presets', 'ppkpt.codecs',
                'ppkpt.codecs.base', 'ppkpt.codecs.heatmap', 'ppkpt.codecs.associative_embedding',
+               'ppkpt.codecs.tag_grouping',
                'ppkpt.data', 'ppkpt.data.transforms',
                'ppkpt.data.transforms.common', 'ppkpt.data.transforms.preprocess',
                'ppkpt.data.transforms.topdown', 'ppkpt.data.transforms.bottomup',

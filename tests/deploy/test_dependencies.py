@@ -19,7 +19,8 @@ def test_deploy_imports_no_training_code() -> None:
     # ppkpt.data.transforms also defines the training augmentations (numpy/cv2 only); the
     # command-line parser (PaddleDetection flag syntax) is ppkpt.core.cli (numpy only)
     allowed = {'ppkpt', 'ppkpt.core', 'ppkpt.core.cli', 'ppkpt.core.threads',
-               'ppkpt.core.workspace', 'ppkpt.geometry', 'ppkpt.metadata',
+               'ppkpt.core.workspace', 'ppkpt.core.registry', 'ppkpt.core.build',
+               'ppkpt.core.config_loader', 'ppkpt.geometry', 'ppkpt.metadata',
                'ppkpt.keypoint_presets', 'ppkpt.codecs',
                'ppkpt.codecs.base', 'ppkpt.codecs.heatmap', 'ppkpt.codecs.associative_embedding',
                'ppkpt.codecs.tag_grouping',

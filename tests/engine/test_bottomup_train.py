@@ -23,29 +23,31 @@ def _tiny_options(data_dir: str, save_dir: str):
             'EvalReader.sample_transforms=[{EvalAffine: {size: 64, stride: 32}}, '
             '{NormalizeImage: {mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], '
             'is_scale: true}}, {Permute: {}}]',
-            'LearningRate.base_lr=0.01',
+            'LearningRate.base_lr=0.03',
             'LearningRate.schedulers=[!PiecewiseDecay {milestones: [100]}, '
             '!LinearWarmup {start_factor: 0.1, steps: 5}]']
 
 
-def _loss_on(trainer: Trainer, batch: dict) -> float:
-    """The training loss of one fixed batch, without a step (batch-statistics BatchNorm)."""
+def _mean_loss_on(trainer: Trainer, batches: list) -> float:
+    """The mean training loss of fixed batches, without a step (batch-statistics BatchNorm)."""
     trainer.model.train()
     with paddle.no_grad():
-        return float(trainer.model(batch)['loss'])
+        return float(np.mean([float(trainer.model(batch)['loss']) for batch in batches]))
 
 
 def test_tiny_higherhrnet_loss_falls_and_it_evaluates(plier_data, tmp_path):
     np.random.seed(0)
+    paddle.seed(0)
     cfg = load_config(DEMO_CONFIG, _tiny_options(plier_data, str(tmp_path)))
     trainer = Trainer(cfg, 'train')
     assert len(trainer.loader) == 3
-    batch = next(iter(trainer.loader))
-    before = _loss_on(trainer, batch)
+    batches = list(trainer.loader)  # one epoch of augmented batches, kept fixed
+    before = _mean_loss_on(trainer, batches)
     trainer.train()
     assert len(trainer.history.losses) == 30 and all(np.isfinite(trainer.history.losses))
-    after = _loss_on(trainer, batch)
-    assert after < 0.9 * before, (before, after)
+    after = _mean_loss_on(trainer, batches)
+    # seeds 0, 1, 2 give after / before = 0.77, 0.75, 0.73
+    assert after < 0.85 * before, (before, after)
     assert os.path.isfile(os.path.join(trainer.save_dir, 'model_final.pdparams'))
 
     metric = trainer.build_metric()

@@ -26,7 +26,7 @@ import math
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -550,8 +550,9 @@ def _make_tracks(rng: np.random.Generator, size: Tuple[int, int], count: int) ->
 
 
 def generate_video(out_dir: str, num_frames: int = 90, fps: int = 15,
-                   size: Sequence[int] = (320, 240), seed: int = 0) -> str:
-    """Render a short video of 1 to 3 smoothly moving pliers and its ground truth.
+                   size: Sequence[int] = (320, 240), seed: int = 0,
+                   num_objects: Optional[int] = None) -> str:
+    """Render a short video of smoothly moving pliers and its ground truth.
 
     Writes ``out_dir/video/demo.mp4`` (mp4v) and ``out_dir/video/demo_gt.json``: COCO keypoint
     json with one ``images`` entry per frame (``file_name`` ``'demo.mp4'`` and a 0-based
@@ -564,16 +565,20 @@ def generate_video(out_dir: str, num_frames: int = 90, fps: int = 15,
         fps: frames per second (>= 1).
         size: frame size (W, H).
         seed: base seed.
+        num_objects: pliers in every frame (1 to 6); None: 1 to 3, drawn from the seed.
 
     Returns:
         path of the mp4 file.
     """
     if num_frames < 1 or fps < 1:
         raise ValueError(f'num_frames and fps must be >= 1, got {num_frames} and {fps}')
+    if num_objects is not None and not 1 <= num_objects <= 6:
+        raise ValueError(f'num_objects must be 1 to 6, got {num_objects}')
     frame_size = _check_size(size, 'size')
     rng = image_rng(seed, 'video', 0)
     background = render_background(rng, frame_size)
-    tracks = _make_tracks(rng, frame_size, int(rng.integers(1, 4)))
+    count = int(rng.integers(1, 4))
+    tracks = _make_tracks(rng, frame_size, count if num_objects is None else num_objects)
     video_dir = os.path.join(out_dir, 'video')
     os.makedirs(video_dir, exist_ok=True)
     path = os.path.join(video_dir, 'demo.mp4')

@@ -201,6 +201,15 @@ def test_video_reads_back_with_ground_truth(tmp_path):
         assert np.ptp(hinges, axis=0).max() > 0.5, 'objects move'
 
 
+def test_video_holds_the_asked_number_of_objects(tmp_path):
+    generate_video(str(tmp_path), num_frames=4, fps=15, size=(320, 180), seed=5, num_objects=2)
+    with open(tmp_path / 'video' / 'demo_gt.json', encoding='utf-8') as f:
+        gt = json.load(f)
+    assert len(gt['annotations']) == 8 and {a['track_id'] for a in gt['annotations']} == {1, 2}
+    with pytest.raises(ValueError, match='num_objects'):
+        generate_video(str(tmp_path), num_frames=4, num_objects=0)
+
+
 def test_video_frame_matches_annotation(tmp_path):
     path = generate_video(str(tmp_path), num_frames=3, fps=15, size=(128, 96), seed=5)
     capture = cv2.VideoCapture(path)

@@ -1,0 +1,94 @@
+"""Run every benchmark and write the tables to ``docs/benchmarks.md``.
+
+    python benchmarks/run_all.py [--out docs/benchmarks.md] [--iters 3] [--repeats 15]
+                                 [--video_repeats 3] [--skip train latency video]
+
+The sections: training images/s of each keypoint config (``train_throughput.py``), exported
+latency at batch 1 and 8 with and without oneDNN, keypoint models and detectors
+(``infer_latency.py``), and end-to-end FPS of detector + keypoints on a 640x360 video with 2
+people, smoothing on, with the detector on every frame and in fast mode (``video_fps.py``, with
+the models ``scripts/demo.sh`` trains). Every section states its method, and the page starts with
+the machine. Figures are medians; the machine is shared, so each page is one run's snapshot.
+"""
+import argparse
+import datetime
+import os
+import sys
+from types import SimpleNamespace
+from typing import List
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import infer_latency, train_throughput, video_fps  # noqa: E402
+from benchmarks.common import ROOT, machine  # noqa: E402
+
+SECTIONS = ('train', 'latency', 'video')
+
+
+def _train_section(iters: int) -> List[str]:
+    results = train_throughput.run(train_throughput.DEFAULT_CONFIGS, 8, 2, iters, 1)
+    return ['## Training', '',
+            f'`benchmarks/train_throughput.py`: full training iterations (forward, loss, '
+            f'backward, Adam) on one real batch from each config\'s own train pipeline on a '
+            f'small fixture, median of {iters} after 1 warm-up, one fresh process per config; '
+            f'"data share" is the loader\'s time per batch against the step.', '',
+            train_throughput.markdown(results), '']
+
+
+def _latency_section(repeats: int) -> List[str]:
+    results = infer_latency.run(infer_latency.DEFAULT_CONFIGS, [1, 8], 2, repeats)
+    return ['## Exported latency', '',
+            f'`benchmarks/infer_latency.py`: random-weight exports, `Predictor.run` with 2 CPU '
+            f'threads, median and minimum of {repeats} runs after 3 warm-up runs, one fresh '
+            f'process per setting. Pre/post: the deploy `KeypointDetector` on one box of a '
+            f'960x540 frame.', '', infer_latency.markdown(results), '']
+
+
+def _video_section(repeats: int) -> List[str]:
+    args = SimpleNamespace(
+        det_config='configs/detector/centernet_lite_demo.yml',
+        det_weights=os.path.join(ROOT, 'demo_output/centernet_lite_demo/model_final.pdparams'),
+        keypoint_config='configs/keypoint/demo/tinypose_plier_demo.yml',
+        keypoint_weights=os.path.join(ROOT,
+                                      'demo_output/tinypose_plier_demo/model_final.pdparams'),
+        size=[640, 360], people=2, frames=120, repeats=repeats, threads=2, det_threshold=0.2)
+    for weights in (args.det_weights, args.keypoint_weights):
+        if not os.path.isfile(weights):
+            return ['## Detector + keypoints on a video', '',
+                    f'Not measured: {weights} is missing (run `bash scripts/demo.sh` first).', '']
+    result = video_fps.run(args)
+    return ['## Detector + keypoints on a video', '',
+            f'`benchmarks/video_fps.py`: `det_keypoint_unite_infer.py --smooth --run_benchmark` '
+            f'on a rendered 640x360, 30 fps, {args.frames}-frame video with {args.people} '
+            f'moving objects, with the demo\'s trained CenterNet-lite (256x192 input) and '
+            f'TinyPose-128x96, both exported, oneDNN on, 2 threads; the two modes alternate '
+            f'{repeats} times in fresh processes. FPS counts the whole run (decode, both models, '
+            f'tracking, smoothing, drawing, writing the video). Keypoint error: '
+            f'`tools/eval_video.py` against the rendered ground truth.', '',
+            video_fps.markdown(result), '']
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--out', default=os.path.join(ROOT, 'docs/benchmarks.md'))
+    parser.add_argument('--iters', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--video_repeats', type=int, default=3)
+    parser.add_argument('--skip', nargs='*', default=[], choices=SECTIONS)
+    args = parser.parse_args()
+    lines = ['# Benchmarks', '',
+             f'Written by `python benchmarks/run_all.py` on {datetime.date.today()}. Machine: '
+             f'{machine()}.', '']
+    builders = {'train': lambda: _train_section(args.iters),
+                'latency': lambda: _latency_section(args.repeats),
+                'video': lambda: _video_section(args.video_repeats)}
+    for name in SECTIONS:
+        if name not in args.skip:
+            lines += builders[name]()
+    with open(args.out, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines))
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

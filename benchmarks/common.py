@@ -49,10 +49,11 @@ def machine() -> str:
             f'wheel), Python {platform.python_version()}')
 
 
-def export_config(config: str, out_dir: str, weights: Optional[str] = None) -> Dict[str, Any]:
+def export_config(config: str, out_dir: str, weights: Optional[str] = None,
+                  onnx: bool = False) -> Dict[str, Any]:
     """Export the model of ``config`` (random weights unless ``weights``) as
-    ``tools/export_model.py`` does; returns ``model_dir`` and the input ``image_shape``
-    [3, H, W]."""
+    ``tools/export_model.py [--onnx]`` does; returns ``model_dir`` and the input
+    ``image_shape`` [3, H, W]."""
     from ppkpt.core.workspace import load_config
     from ppkpt.engine.exporter import export_model, infer_cfg_from_config
     from ppkpt.engine.trainer import Trainer
@@ -63,7 +64,7 @@ def export_config(config: str, out_dir: str, weights: Optional[str] = None) -> D
         trainer.load_weights(weights)
     model_dir = os.path.join(out_dir, cfg['filename'])
     image_shape = list(cfg['TestReader']['inputs_def']['image_shape'])
-    export_model(trainer.model, infer_cfg_from_config(cfg), image_shape, model_dir)
+    export_model(trainer.model, infer_cfg_from_config(cfg), image_shape, model_dir, onnx=onnx)
     return {'model_dir': model_dir, 'image_shape': image_shape}
 
 

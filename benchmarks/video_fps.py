@@ -9,7 +9,8 @@ It renders a ``--size`` video with ``--people`` moving pliers and its per-frame 
 (``ppkpt.data.synthetic.generate_video``), exports both models (trained weights: fast mode
 carries people forward from their keypoints, so random weights would not be timed honestly),
 and runs ``deploy/python/det_keypoint_unite_infer.py --smooth --run_benchmark`` on it, with and
-without ``--fast``, alternating the two ``--repeats`` times in fresh processes. FPS counts the
+without ``--fast``, in Paddle Inference (oneDNN) and in onnxruntime (``--run_mode onnxruntime``),
+alternating the four ``--repeats`` times in fresh processes. FPS counts the
 whole run: decoding, both models, tracking, smoothing, drawing and writing the video. Each mode
 reports its median FPS, the stage means of its median run, the people found per frame and
 ``tools/eval_video.py``'s keypoint error against the ground truth.
@@ -25,7 +26,10 @@ from typing import Any, Dict, List
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import export_config, run_child, table  # noqa: E402
 
-MODES = {'every frame': [], 'fast': ['--fast']}
+MODES = {'Paddle Inference, every frame': [],
+         'Paddle Inference, fast': ['--fast'],
+         'onnxruntime, every frame': ['--run_mode', 'onnxruntime'],
+         'onnxruntime, fast': ['--run_mode', 'onnxruntime', '--fast']}
 
 
 def run_once(det_dir: str, kpt_dir: str, video: str, out_dir: str, threads: int,
@@ -53,8 +57,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         video = generate_video(tmp, num_frames=args.frames, fps=30, size=args.size, seed=7,
                                num_objects=args.people)
-        det_dir = export_config(args.det_config, tmp, args.det_weights)['model_dir']
-        kpt_dir = export_config(args.keypoint_config, tmp, args.keypoint_weights)['model_dir']
+        det_dir = export_config(args.det_config, tmp, args.det_weights, onnx=True)['model_dir']
+        kpt_dir = export_config(args.keypoint_config, tmp, args.keypoint_weights,
+                                onnx=True)['model_dir']
         runs: Dict[str, List[Dict[str, Any]]] = {mode: [] for mode in MODES}
         for repeat in range(args.repeats):
             for mode, extra in MODES.items():

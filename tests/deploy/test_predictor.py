@@ -69,6 +69,37 @@ def test_run_feeds_inputs_by_name(detector_model_dir) -> None:
         predictor.run({'image': image})
 
 
+def _copy_with_onnx(model_dir: str, out: str) -> str:
+    """A copy of an exported model directory with ``model.onnx`` added (paddle2onnx)."""
+    from ppkpt.engine.exporter import export_onnx
+
+    shutil.copytree(model_dir, out)
+    export_onnx(out)
+    return out
+
+
+def test_onnxruntime_run_mode_gives_paddle_inferences_outputs(keypoint_model_dir,
+                                                              tmp_path) -> None:
+    model_dir = _copy_with_onnx(keypoint_model_dir, str(tmp_path / 'kpt'))
+    onnx = Predictor(model_dir, run_mode='onnxruntime', cpu_threads=1)
+    paddle_predictor = Predictor(model_dir, cpu_threads=1)
+    assert onnx._predictor is None  # the session, not a paddle predictor, runs the model
+    assert sorted(onnx.input_names) == sorted(paddle_predictor.input_names)
+    image = np.random.default_rng(0).random((2, 3, 64, 48), np.float32)  # the stand-in's input
+    (got,), (expected,) = onnx.run({'image': image}), paddle_predictor.run({'image': image})
+    assert got.shape == (2, 3, 16, 12)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(KeyError, match='image'):
+        onnx.run({})
+
+
+def test_onnxruntime_run_mode_needs_the_onnx_file_and_the_cpu(detector_model_dir) -> None:
+    with pytest.raises(FileNotFoundError, match='--onnx'):
+        Predictor(detector_model_dir, run_mode='onnxruntime')
+    with pytest.raises(ValueError, match='CPU only'):
+        Predictor(detector_model_dir, device='gpu', run_mode='onnxruntime')
+
+
 def test_stage_timer_and_benchmark_report() -> None:
     timer = StageTimer()
     for _ in range(2):

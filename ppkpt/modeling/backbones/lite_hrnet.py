@@ -140,7 +140,9 @@ def resize_bilinear_corners(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tens
 
     Computed as two matrix products with constant interpolation matrices, which equals
     ``F.interpolate(x, size, mode='bilinear', align_corners=True)`` to float rounding and, unlike
-    the ``bilinear_interp`` op, runs in the oneDNN PIR predictor of Paddle 3.3.
+    the ``bilinear_interp`` op, runs in the oneDNN PIR predictor of Paddle 3.3. ``x`` goes
+    through a reshape first: given a oneDNN conv's output directly, that predictor's matmul
+    reads the conv's blocked memory layout as a plain one and returns wrong numbers.
 
     Args:
         x: [N, C, h, w].
@@ -158,7 +160,8 @@ def resize_bilinear_corners(x: paddle.Tensor, ref: paddle.Tensor) -> paddle.Tens
                          '[3, H, W] without -1 (TestReader.inputs_def.image_shape)')
     rows = paddle.to_tensor(_corner_weights(sizes[0], sizes[2]))
     cols = paddle.to_tensor(_corner_weights(sizes[1], sizes[3]).T)
-    return paddle.matmul(paddle.matmul(rows, x), cols)
+    plain = paddle.reshape(x, [-1, x.shape[1], sizes[2], sizes[3]])
+    return paddle.matmul(paddle.matmul(rows, plain), cols)
 
 
 class LiteConvNorm(nn.Layer):

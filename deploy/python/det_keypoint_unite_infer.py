@@ -11,8 +11,10 @@ give annotated copies, ``pose_results.json`` and ``det_keypoint_unite_image_resu
 videos each person gets a stable ``track_id`` and, with ``--smooth``, a per-track filter.
 
 Videos: ``--fast`` runs the detector on every 3rd frame (``--det_interval``), re-estimates the
-previous frame's people in boxes carried forward from their keypoints in between, and sends
-all crops of a frame to the keypoint model in one call. Against a weak detector's duplicate
+previous frame's people in boxes carried forward from their keypoints in between, sends all
+crops of a frame to the keypoint model in one call and skips the flip test (unless
+``--flip_test True`` asks for it). For real time on a CPU add ``--run_mode onnxruntime`` (models
+exported with ``--onnx``): light models run several times faster there. Against a weak detector's duplicate
 and spurious boxes, people with too few confident joints are dropped (``--min_joints``),
 each frame's people go through a pose-level OKS-NMS (``--pose_nms``), tracks can be reported
 only once confirmed (``--track_confirm``), and tracks that overlap for several frames merge
@@ -42,7 +44,7 @@ from deploy.python.pipeline_outputs import run_images, run_video  # noqa: E402
 from deploy.python.predictor import find_model_files  # noqa: E402
 from ppkpt.core.cli import CompatParser  # noqa: E402
 
-__all__ = ['build_parser', 'video_options', 'main']
+__all__ = ['build_parser', 'video_options', 'keypoint_flip_test', 'main']
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help='DARK decoding; default: the codec in infer_cfg.yml')
     parser.add_bool('--flip_test', default=None,
                     help='flip test as in evaluation (doubles the keypoint model work); '
-                         'default: infer_cfg.yml flip_test')
+                         'default: off with --fast, else infer_cfg.yml flip_test')
     _add_video_flags(parser)
     return parser
 
@@ -74,8 +76,9 @@ def _add_video_flags(parser: CompatParser) -> None:
     :data:`CLI_VIDEO_DEFAULTS`."""
     cli = CLI_VIDEO_DEFAULTS
     parser.add_bool('--fast', help=f'fast mode: the detector every {FAST_DET_INTERVAL}th frame '
-                                   f'(unless --det_interval says otherwise) and all crops of '
-                                   f'a frame in one keypoint predictor call')
+                                   f'(unless --det_interval says otherwise), all crops of a '
+                                   f'frame in one keypoint predictor call, no flip test '
+                                   f'(unless --flip_test True)')
     parser.add_argument('--det_interval', type=int, default=None,
                         help=f'run the detector every Nth frame and carry the people forward '
                              f'between (videos); default 1, {FAST_DET_INTERVAL} with --fast')
@@ -121,6 +124,14 @@ def video_options(args: argparse.Namespace) -> VideoOptions:
                    min_joints=args.min_joints, carry_pad=args.carry_pad)
 
 
+def keypoint_flip_test(args: argparse.Namespace) -> Optional[bool]:
+    """The keypoint model's flip test: ``--flip_test`` when given, off with ``--fast``, else
+    None (``infer_cfg.yml`` decides)."""
+    if args.flip_test is None and args.fast:
+        return False
+    return args.flip_test
+
+
 def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> TopDownPipeline:
     """The pipeline for a video ``source`` (tracking, smoothing when asked), or for images."""
     track = source is not None
@@ -130,8 +141,8 @@ def _build_pipeline(args: argparse.Namespace, source: Optional[VideoSource]) -> 
                         trt=trt_options(args))
     keypoint_detector = KeypointDetector(args.keypoint_model_dir, args.device, args.run_mode,
                                          args.keypoint_batch_size, args.cpu_threads,
-                                         args.enable_mkldnn, args.use_dark, args.flip_test,
-                                         trt=trt_options(args))
+                                         args.enable_mkldnn, args.use_dark,
+                                         keypoint_flip_test(args), trt=trt_options(args))
     return TopDownPipeline(detector, keypoint_detector, args.keypoint_threshold, track=track,
                            smooth=args.smooth and track, filter_type=args.filter_type, fps=fps,
                            smoother_params=smoother_params(args), options=video_options(args))

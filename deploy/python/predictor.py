@@ -3,6 +3,7 @@
 Every option is an explicit argument (TensorRT's in :class:`TensorRTOptions`); nothing reads
 module-level flags, so the classes can be used as a library.
 """
+import importlib.util
 import os
 import resource
 import time
@@ -171,14 +172,12 @@ def check_build(device: str, run_mode: str) -> None:
 
     Raises:
         OptionError: one line naming the flag: a GPU asked of a CPU build or a machine
-            without a visible GPU, or TensorRT asked of a build or machine without it.
+            without a visible GPU, TensorRT asked of a build or machine without it, or
+            onnxruntime asked without it installed.
     """
-    if run_mode == 'onnxruntime':
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as err:
-            raise OptionError('--run_mode onnxruntime: onnxruntime is not installed '
-                              '(pip install onnxruntime)') from err
+    if run_mode == 'onnxruntime' and importlib.util.find_spec('onnxruntime') is None:
+        raise OptionError('--run_mode onnxruntime: onnxruntime is not installed '
+                          '(pip install onnxruntime)')
     if device != 'gpu':
         return
     import paddle
@@ -252,7 +251,8 @@ def _onnx_session(model_dir: str, cpu_threads: int) -> Any:
 
 
 class Predictor:
-    """A Paddle Inference predictor for one exported model directory.
+    """A Paddle Inference predictor (or an onnxruntime session) for one exported model
+    directory.
 
     The directory holds ``model.json`` (PIR) or ``model.pdmodel``, ``model.pdiparams`` and
     ``infer_cfg.yml``. The options and all files are checked before a model is loaded.

@@ -129,6 +129,17 @@ def test_the_fast_flag_an_explicit_interval_and_bad_values(
         min_joints=stable.min_joints)
 
 
+def test_fast_mode_skips_the_flip_test_unless_asked() -> None:
+    def flip(*flags: str) -> Optional[bool]:
+        return unite.keypoint_flip_test(unite.build_parser().parse_args(
+            ['--det_model_dir', 'd', '--keypoint_model_dir', 'k', *flags]))
+
+    assert flip() is None  # infer_cfg.yml decides
+    assert flip('--fast') is False
+    assert flip('--fast', '--flip_test', 'True') is True
+    assert flip('--flip_test', 'False') is False
+
+
 @pytest.mark.parametrize('interval', [2, 3, 4])
 def test_detector_runs_every_nth_frame_and_people_keep_their_ids(interval: int) -> None:
     scene = Scene([_walker(100, 100, 4), _walker(300, 130, -3)])

@@ -100,6 +100,17 @@ def test_onnxruntime_run_mode_needs_the_onnx_file_and_the_cpu(detector_model_dir
         Predictor(detector_model_dir, device='gpu', run_mode='onnxruntime')
 
 
+def test_onnxruntime_run_mode_without_onnxruntime_names_the_install(detector_model_dir,
+                                                                    monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'onnxruntime' else real_find_spec(name, *a))
+    with pytest.raises(ValueError, match='pip install onnxruntime'):
+        Predictor(detector_model_dir, run_mode='onnxruntime')
+
+
 def test_stage_timer_and_benchmark_report() -> None:
     timer = StageTimer()
     for _ in range(2):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole ppkpt job on bundled synthetic data (a 5-keypoint plier), on CPU:
 # generate data -> train + evaluate the keypoint model -> train + evaluate the detector
-# -> export both -> detector + keypoint inference with smoothing on the demo video.
+# -> export both (Paddle Inference + ONNX) -> detector + keypoint inference on the demo video:
+# raw, smoothed, and in the real-time fast mode on onnxruntime.
 source "$(dirname "$0")/_env.sh"
 OUT=demo_output
 DATA=dataset/demo
@@ -22,13 +23,15 @@ step "train keypoint model"        "$PY" tools/train.py -c "$KPT_CFG" --seed 0 -
 step "evaluate keypoint model"     "$PY" tools/eval.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams
 step "train detector"              "$PY" tools/train.py -c "$DET_CFG" --seed 0 -o save_dir=$OUT
 step "evaluate detector"           "$PY" tools/eval.py -c "$DET_CFG" -o save_dir=$OUT weights=$OUT/centernet_lite_demo/model_final.pdparams
-step "export keypoint model"       "$PY" tools/export_model.py -c "$KPT_CFG" -o weights=$OUT/hrnet_plier_demo/model_final.pdparams --output_dir $OUT/inference
-step "export detector"             "$PY" tools/export_model.py -c "$DET_CFG" -o weights=$OUT/centernet_lite_demo/model_final.pdparams --output_dir $OUT/inference
+step "export keypoint model"       "$PY" tools/export_model.py -c "$KPT_CFG" -o weights=$OUT/hrnet_plier_demo/model_final.pdparams --output_dir $OUT/inference --onnx
+step "export detector"             "$PY" tools/export_model.py -c "$DET_CFG" -o weights=$OUT/centernet_lite_demo/model_final.pdparams --output_dir $OUT/inference --onnx
 step "keypoint overlay pictures"   "$PY" tools/infer.py -c "$KPT_CFG" -o save_dir=$OUT weights=$OUT/hrnet_plier_demo/model_final.pdparams --infer_img $DATA/images/val/000001.jpg --output_dir $OUT/infer --det_model_dir $OUT/inference/centernet_lite_demo --det_threshold 0.2
 step "video inference (raw)"       "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_demo --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_raw --save_res --det_threshold 0.05
 step "video inference (smoothed)"  "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_demo --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_smooth --save_res --det_threshold 0.05 --smooth --run_benchmark
+step "video inference (fast, onnxruntime)" "$PY" deploy/python/det_keypoint_unite_infer.py --det_model_dir $OUT/inference/centernet_lite_demo --keypoint_model_dir $OUT/inference/hrnet_plier_demo --video_file $DATA/video/demo.mp4 --output_dir $OUT/video_fast --save_res --det_threshold 0.05 --smooth --fast --run_mode onnxruntime --run_benchmark
 step "score raw video"             "$PY" tools/eval_video.py --gt $DATA/video/demo_gt.json --pred $OUT/video_raw/demo_pose.json
 step "score smoothed video"        "$PY" tools/eval_video.py --gt $DATA/video/demo_gt.json --pred $OUT/video_smooth/demo_pose.json
+step "score fast video"            "$PY" tools/eval_video.py --gt $DATA/video/demo_gt.json --pred $OUT/video_fast/demo_pose.json
 
 echo
 echo "Timings:"

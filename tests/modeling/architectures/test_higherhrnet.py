@@ -7,7 +7,6 @@ fixture documents, and checked against digests of the original files.
 """
 import numpy as np
 import paddle
-import paddle.nn as nn
 import pytest
 
 from ppkpt.core.workspace import create
@@ -19,6 +18,7 @@ from ppkpt.modeling.heads.hrhrnet_head import HrHRNetHead
 
 from ppdet_fixture import (NUMERIC_DIR, npy_sha256, read_keys, read_meta, recipe_input,
                            recipe_weights, state_digest, state_entries)
+from tests.modeling.architectures.higherhrnet_parts import StandInLoss, TinyBackbone
 
 KEYS_STEM = 'higherhrnet_hrnet_w32_512'
 FIXTURE_STEM = 'higherhrnet_hrnet_w18_256'
@@ -26,25 +26,6 @@ FIXTURE_STEM = 'higherhrnet_hrnet_w18_256'
 # in its order, computed from the original file.
 WEIGHTS_DIGEST = '049f1e032f736eda586eabb31775e59362b99b936362b2a1b85e769bf5d729b6'
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
-
-
-class StandInLoss(nn.Layer):
-    """Stands in for HrHRNetLoss: keeps the head outputs, returns the sum of their means."""
-
-    def forward(self, outputs, inputs):
-        self.outputs = outputs
-        return {'loss': sum(t.mean() for t in outputs)}
-
-
-class TinyBackbone(nn.Layer):
-    """One stride-4 conv: a 1/4-resolution feature for tests of the head's exported graph."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2D(3, channels, 4, stride=4)
-
-    def forward(self, image):
-        return [self.conv(image)]
 
 
 def _model(width=18, num_joints=17, eval_flip=False, flip_perm=None):

@@ -3,7 +3,6 @@ import os
 
 import numpy as np
 import paddle
-import paddle.nn as nn
 import paddle.nn.functional as F
 import pytest
 
@@ -13,26 +12,11 @@ from ppkpt.data.transforms.preprocess import EvalAffine
 from ppkpt.geometry import affine_transform_points
 from ppkpt.modeling.architectures.higherhrnet import HigherHRNet, joint_permutation
 from ppkpt.modeling.heads.hrhrnet_head import HrHRNetHead
+from tests.modeling.architectures.higherhrnet_parts import StandInLoss, TinyBackbone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 W32_512 = os.path.join(ROOT, 'configs/keypoint/higherhrnet/higherhrnet_hrnet_w32_512.yml')
-
-
-class StandInLoss(nn.Layer):
-    def forward(self, outputs, inputs):
-        return {'loss': sum(t.mean() for t in outputs)}
-
-
-class TinyBackbone(nn.Layer):
-    """One stride-4 conv: the 1/4-resolution feature the head needs."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2D(3, channels, 4, stride=4)
-
-    def forward(self, image):
-        return [self.conv(image)]
 
 
 def _codec(**kwargs):

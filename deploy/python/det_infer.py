@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
+from deploy.python.io_utils import (VideoSource, add_benchmark, annotate_video,  # noqa: E402
                                     deploy_parser, is_empty, read_image_or_copy, run_cli,
                                     run_on_input, trt_options, write_json)
 from deploy.python.predictor import (Predictor, StageTimer, TensorRTOptions,  # noqa: E402
@@ -188,24 +188,12 @@ def _run_images(detector: Detector, files: List[str], args: argparse.Namespace
 
 def _run_video(detector: Detector, source: VideoSource, output_dir: str
                ) -> List[Dict[str, Any]]:
-    """Draw the boxes of every frame into ``<output_dir>/<name>.mp4``; an empty frame becomes
-    a black frame (logged)."""
-    sink = VideoSink(os.path.join(output_dir, f'{source.name}.mp4'), source.fps, source.size)
-    results = []
-    try:
-        for index, frame in enumerate(source):
-            if is_empty(frame):
-                logger.warning('%s: frame %d is empty; written as a black frame without '
-                               'annotations', source.label, index)
-                sink.write(sink.blank())
-                results.append({'frame': index, 'boxes': [], 'skipped': 'empty frame'})
-                continue
-            boxes = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            sink.write(draw_boxes(frame, boxes, detector.label_list))
-            results.append({'frame': index, 'boxes': _box_records(boxes)})
-    finally:
-        sink.close()
-    return results
+    """Draw the boxes of every frame into ``<output_dir>/<name>.mp4``."""
+    def annotate(frame: np.ndarray) -> Tuple[np.ndarray, Dict[str, Any]]:
+        boxes = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        return draw_boxes(frame, boxes, detector.label_list), {'boxes': _box_records(boxes)}
+
+    return annotate_video(source, output_dir, annotate, {'boxes': []})
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:

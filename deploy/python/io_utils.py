@@ -28,7 +28,7 @@ from ppkpt.image_io import ImageReadError, list_images, read_rgb
 __all__ = ['VideoSource', 'VideoSink', 'VideoReadError', 'write_json', 'deploy_parser',
            'add_smoothing_flags', 'smoother_params',
            'run_on_input', 'add_benchmark', 'trt_options', 'read_image_or_copy', 'is_empty',
-           'run_cli', 'DEPLOY_FLAGS']
+           'run_cli', 'annotate_video', 'DEPLOY_FLAGS']
 
 logger = logging.getLogger('ppkpt.deploy')
 
@@ -336,6 +336,40 @@ class VideoSink:
     def close(self) -> None:
         """Finish the file."""
         self._writer.release()
+
+
+def annotate_video(source: 'VideoSource', output_dir: str,
+                   annotate: Callable[[np.ndarray], Tuple[np.ndarray, Dict[str, Any]]],
+                   empty_fields: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Write every frame of ``source`` as ``annotate`` draws it into ``output_dir/<name>.mp4``.
+
+    Args:
+        source: the video.
+        output_dir: where the video goes.
+        annotate: takes the (H, W, 3) BGR frame, returns the drawn frame and the fields of the
+            frame's record.
+        empty_fields: the record fields of an empty frame, which is written black (logged).
+
+    Returns:
+        One record per frame: ``{'frame': index, **fields}`` (empty frames also have
+        ``'skipped': 'empty frame'``).
+    """
+    sink = VideoSink(os.path.join(output_dir, f'{source.name}.mp4'), source.fps, source.size)
+    records = []
+    try:
+        for index, frame in enumerate(source):
+            if is_empty(frame):
+                logger.warning('%s: frame %d is empty; written as a black frame without '
+                               'annotations', source.label, index)
+                sink.write(sink.blank())
+                records.append({'frame': index, **empty_fields, 'skipped': 'empty frame'})
+                continue
+            drawn, fields = annotate(frame)
+            sink.write(drawn)
+            records.append({'frame': index, **fields})
+    finally:
+        sink.close()
+    return records
 
 
 def write_json(path: str, data: Any) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from deploy.python.io_utils import (VideoSink, VideoSource, add_benchmark,  # noqa: E402
+from deploy.python.io_utils import (VideoSource, add_benchmark, annotate_video,  # noqa: E402
                                     deploy_parser, is_empty, read_image_or_copy, run_cli,
                                     run_on_input, trt_options, write_json)
 from deploy.python.predictor import (InferConfig, Predictor, StageTimer,  # noqa: E402
@@ -279,25 +279,15 @@ def _run_images(detector: KeypointDetector, files: List[str], args: argparse.Nam
 
 def _run_video(detector: KeypointDetector, source: VideoSource, args: argparse.Namespace
                ) -> List[Dict[str, Any]]:
-    """Annotate every frame into ``<output_dir>/<name>.mp4``; an empty frame becomes a black
-    frame (logged)."""
+    """Annotate every frame into ``<output_dir>/<name>.mp4``."""
     import cv2
-    sink = VideoSink(os.path.join(args.output_dir, f'{source.name}.mp4'), source.fps, source.size)
-    results = []
-    try:
-        for index, frame in enumerate(source):
-            if is_empty(frame):
-                logger.warning('%s: frame %d is empty; written as a black frame without '
-                               'annotations', source.label, index)
-                sink.write(sink.blank())
-                results.append({'frame': index, 'persons': [], 'skipped': 'empty frame'})
-                continue
-            keypoints, scores = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            sink.write(_draw(detector, frame, keypoints, args.threshold))
-            results.append({'frame': index, 'persons': _person_records(keypoints, scores)})
-    finally:
-        sink.close()
-    return results
+
+    def annotate(frame: np.ndarray) -> Tuple[np.ndarray, Dict[str, Any]]:
+        keypoints, scores = detector.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        return (_draw(detector, frame, keypoints, args.threshold),
+                {'persons': _person_records(keypoints, scores)})
+
+    return annotate_video(source, args.output_dir, annotate, {'persons': []})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# Before anything imports paddle, which sets OMP_NUM_THREADS=1 when it is unset: ppkpt sets the
+# core count instead, and every child process inherits this environment.
+import ppkpt  # noqa: E402,F401
+
 
 def config_path(name: str) -> str:
     """``configs/keypoint/tiny_pose/tinypose_128x96.yml`` for a path relative to the root."""

@@ -16,9 +16,10 @@ machine is shared, so each page is one run's snapshot.
 import argparse
 import datetime
 import os
+import re
 import sys
 from types import SimpleNamespace
-from typing import List
+from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import (infer_latency, learning, train_throughput, video_fps,  # noqa: E402
@@ -107,10 +108,22 @@ def _weak_section() -> List[str]:
     return [title, '',
             '`benchmarks/weak_detector.py`: `det_keypoint_unite_infer.py --det_threshold 0.05` '
             'with the command line\'s stability defaults on the 90-frame demo video, with the '
-            'demo\'s exported detector and HRNet-W18, raw and `--smooth`, scored by '
-            '`tools/eval_video.py`. Bounds: at most 1.1x the true number of people, jitter '
-            '-40 % or better at +5 % keypoint error or less.', '', weak_detector.markdown(metrics),
+            'demo\'s exported detector and HRNet-W18 (Paddle Inference, oneDNN), raw, '
+            '`--smooth` and `--smooth --fast`, scored by `tools/eval_video.py`. Bounds: at most '
+            '1.1x the true number of people, jitter -40 % or better at +5 % keypoint error or '
+            'less with `--smooth`, fast mode\'s error within 10 % of the every-frame '
+            '`--smooth` run\'s. Changes in brackets are against the raw run.', '',
+            weak_detector.markdown(metrics),
             '', 'All bounds hold.' if not failures else 'Fails: ' + '; '.join(failures), '']
+
+
+def _sections_of(path: str) -> Dict[str, str]:
+    """The sections of an existing page by name, so a run with ``--skip`` keeps the others."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        parts = re.split(r'^<!-- section: (\w+) -->\n', f.read(), flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
 
 
 def main() -> None:
@@ -123,16 +136,19 @@ def main() -> None:
     parser.add_argument('--skip', nargs='*', default=[], choices=SECTIONS)
     args = parser.parse_args()
     lines = ['# Benchmarks', '',
-             f'Written by `python benchmarks/run_all.py` on {datetime.date.today()}. Machine: '
-             f'{machine()}.', '']
+             f'Written by `python benchmarks/run_all.py` on {datetime.date.today()} (sections '
+             f'skipped with `--skip` are kept from the previous page). Machine: {machine()}.', '']
     builders = {'learning': _learning_section,
                 'weak': _weak_section,
                 'train': lambda: _train_section(args.iters),
                 'latency': lambda: _latency_section(args.repeats),
                 'video': lambda: _video_section(args.video_repeats)}
+    kept = _sections_of(args.out)
     for name in SECTIONS:
         if name not in args.skip:
-            lines += builders[name]()
+            lines += [f'<!-- section: {name} -->'] + builders[name]()
+        elif name in kept:
+            lines += [f'<!-- section: {name} -->', kept[name]]
     with open(args.out, 'w', encoding='utf-8') as f:
         f.write('\n'.join(lines))
     print(f'wrote {args.out}')

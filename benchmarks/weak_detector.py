@@ -1,15 +1,16 @@
-"""The pipeline under a weak detector: the demo video at a low box threshold, raw and
-smoothed, checked against the acceptance bounds.
+"""The pipeline under a weak detector: the demo video at a low box threshold, raw, smoothed
+and in fast mode, checked against the acceptance bounds.
 
     python benchmarks/weak_detector.py [--det_model_dir demo_output/inference/centernet_lite_demo]
         [--keypoint_model_dir demo_output/inference/hrnet_plier_demo]
         [--video dataset/demo/video/demo.mp4] [--det_threshold 0.05]
 
 It runs ``det_keypoint_unite_infer.py`` with the command line's stability defaults (pose
-OKS-NMS, ``--min_joints``, track merging) on the demo video, without and with ``--smooth``,
-scores both with ``tools/eval_video.py`` against the video's ground truth and checks: people
-reported <= 1.1 x the true count, and smoothing lowers jitter by >= 40 % with <= 5 % more
-keypoint error. It prints the table and exits with 1 when a bound fails. It needs the models
+OKS-NMS, ``--min_joints``, track merging) on the demo video: raw, with ``--smooth``, and with
+``--smooth --fast`` (Paddle Inference in each). It scores the runs with ``tools/eval_video.py``
+against the video's ground truth and checks: people reported <= 1.1 x the true count, smoothing
+lowers jitter by >= 40 % with <= 5 % more keypoint error, and fast mode's keypoint error is
+within 10 % of the every-frame smoothed run's. It prints the table and exits with 1 when a bound fails. It needs the models
 ``scripts/demo.sh`` trains and exports (a test would have to train them: too slow for CI).
 """
 import argparse
@@ -24,22 +25,24 @@ from benchmarks.common import ROOT, table  # noqa: E402
 MAX_PEOPLE_RATIO = 1.1
 MIN_JITTER_DROP = 0.40
 MAX_ERROR_RISE = 0.05
+MAX_FAST_ERROR_RISE = 0.10
+RUNS = (('raw', []), ('--smooth', ['--smooth']), ('--smooth --fast', ['--smooth', '--fast']))
 
 
 def run(det_model_dir: str, keypoint_model_dir: str, video: str, det_threshold: float
         ) -> Dict[str, Dict[str, Any]]:
-    """The eval_video metrics of the raw and the smoothed run."""
+    """The eval_video metrics of each of :data:`RUNS`."""
     from deploy.python.det_keypoint_unite_infer import main
     from deploy.python.video_metrics import evaluate_video
 
     gt = os.path.join(os.path.dirname(video), 'demo_gt.json')
     metrics = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, extra in (('raw', []), ('--smooth', ['--smooth'])):
+        for index, (name, extra) in enumerate(RUNS):
             document = main(['--det_model_dir', det_model_dir, '--keypoint_model_dir',
                              keypoint_model_dir, '--video_file', video, '--output_dir',
-                             os.path.join(tmp, name), '--det_threshold', str(det_threshold),
-                             *extra])
+                             os.path.join(tmp, str(index)), '--det_threshold',
+                             str(det_threshold), *extra])
             metrics[name] = evaluate_video(gt, document)
     return metrics
 
@@ -57,6 +60,9 @@ def check(metrics: Dict[str, Dict[str, Any]]) -> List[str]:
     rise = smooth['mean_error_px'] / raw['mean_error_px'] - 1.0
     if rise > MAX_ERROR_RISE:
         failures.append(f'smoothing raises the keypoint error by {rise:.1%}')
+    fast_rise = metrics['--smooth --fast']['mean_error_px'] / smooth['mean_error_px'] - 1.0
+    if fast_rise > MAX_FAST_ERROR_RISE:
+        failures.append(f'fast mode raises the keypoint error by {fast_rise:.1%}')
     return failures
 
 

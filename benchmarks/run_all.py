@@ -88,8 +88,8 @@ def _video_section(repeats: int) -> List[str]:
             f'TinyPose-128x96, both exported, 2 threads, in Paddle Inference (oneDNN) and in '
             f'onnxruntime (`--run_mode onnxruntime`); the four runs alternate {repeats} times in '
             f'fresh processes. Fast mode: the detector on every 3rd frame, carried crops, one '
-            f'keypoint call per frame, no flip test (the every-frame runs flip, as '
-            f'`infer_cfg.yml` says). FPS counts the whole run (decode, both models, tracking, '
+            f'keypoint call per frame, no flip test (the every-frame runs are also without '
+            f'it). FPS counts the whole run (decode, both models, tracking, '
             f'smoothing, drawing, writing the video). Keypoint error: `tools/eval_video.py` '
             f'against the rendered ground truth.', '', video_fps.markdown(result), '']
 

@@ -26,10 +26,11 @@ from typing import Any, Dict, List
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import export_config, run_child, table  # noqa: E402
 
-MODES = {'Paddle Inference, every frame': [],
+MODES = {'Paddle Inference, every frame': ['--flip_test', 'False'],
          'Paddle Inference, fast': ['--fast'],
-         'onnxruntime, every frame': ['--run_mode', 'onnxruntime'],
+         'onnxruntime, every frame': ['--run_mode', 'onnxruntime', '--flip_test', 'False'],
          'onnxruntime, fast': ['--run_mode', 'onnxruntime', '--fast']}
+"""Fast mode skips the flip test; so do the every-frame runs, to compare like with like."""
 
 
 def run_once(det_dir: str, kpt_dir: str, video: str, out_dir: str, threads: int,

@@ -84,7 +84,7 @@ def _video_section(repeats: int) -> List[str]:
     return ['## Detector + keypoints on a video', '',
             f'`benchmarks/video_fps.py`: `det_keypoint_unite_infer.py --smooth --run_benchmark` '
             f'on a rendered 640x360, 30 fps, {args.frames}-frame video with {args.people} '
-            f'moving objects, with the demo\'s trained CenterNet-lite (256x192 input) and '
+            f'moving objects, with the demo\'s trained CenterNet-lite (128x96 input) and '
             f'TinyPose-128x96, both exported, 2 threads, in Paddle Inference (oneDNN) and in '
             f'onnxruntime (`--run_mode onnxruntime`); the four runs alternate {repeats} times in '
             f'fresh processes. Fast mode: the detector on every 3rd frame, carried crops, one '

@@ -13,7 +13,9 @@ without ``--fast``, in Paddle Inference (oneDNN) and in onnxruntime (``--run_mod
 alternating the four ``--repeats`` times in fresh processes. FPS counts the
 whole run: decoding, both models, tracking, smoothing, drawing and writing the video. Each mode
 reports its median FPS, the stage means of its median run, the people found per frame and
-``tools/eval_video.py``'s keypoint error against the ground truth.
+``tools/eval_video.py``'s keypoint error against the ground truth, and a second table splits
+the median run's frame time into decoding (``read``), the two models (pre-processing, inference,
+post-processing), filtering + tracking + smoothing, drawing, writing and the rest.
 """
 import argparse
 import json
@@ -81,17 +83,45 @@ def _median_run(results: List[Dict[str, Any]]) -> Dict[str, Any]:
             'median_fps': statistics.median(r['fps'] for r in results)}
 
 
+STAGES = {'read': ['read'], 'detector': ['det_pre', 'det_infer', 'det_post'],
+          'keypoints': ['kpt_pre', 'kpt_infer', 'kpt_post'], 'track + smooth': ['track'],
+          'draw': ['draw'], 'write': ['write']}
+"""The columns of the time breakdown and the pipeline stages each one sums."""
+REAL_TIME_FLOORS = {'onnxruntime, fast': 40.0, 'onnxruntime, every frame': 25.0}
+"""The real-time targets (FPS on 2 cores) of TinyPose-128x96 with the light detector."""
+
+
+def frame_breakdown(report: Dict[str, Any]) -> Dict[str, float]:
+    """ms per frame of each of :data:`STAGES` and of the rest of the frame time (``other``)."""
+    parts = {column: sum(report.get(f'{stage}_ms_per_frame', 0.0) for stage in stages)
+             for column, stages in STAGES.items()}
+    parts['other'] = 1000.0 / report['fps'] - sum(parts.values())
+    return parts
+
+
 def markdown(result: Dict[str, Any]) -> str:
-    """The modes as a markdown table (stage times are per frame)."""
-    rows = []
+    """Two markdown tables: FPS and accuracy of each mode, and where its frame time goes."""
+    rows, breakdown = [], []
     for mode, r in result['modes'].items():
         rows.append([mode, f"{r['median_fps']:.1f}", ', '.join(f'{f:.1f}' for f in r['all_fps']),
                      f"{r.get('det_infer_ms', 0.0):.1f}", f"{r.get('kpt_infer_ms', 0.0):.1f}",
                      f"{r['people_per_frame']:.2f}", f"{r['num_pred']} / {r['num_gt']}",
                      f"{r['mean_error_px']:.2f}", f"{r['peak_memory_mb']:.0f}"])
-    return table(['mode', 'FPS (median)', 'FPS (each run)', 'det infer ms / call',
-                  'kpt infer ms / call', 'people / frame', 'reported / true', 'keypoint error px',
-                  'peak MiB'], rows)
+        parts = frame_breakdown(r)
+        frame_ms = 1000.0 / r['fps']
+        breakdown.append([mode, f'{frame_ms:.1f}'] + [
+            f'{ms:.1f} ({ms / frame_ms:.0%})' for ms in parts.values()])
+    speed = table(['mode', 'FPS (median)', 'FPS (each run)', 'det infer ms / call',
+                   'kpt infer ms / call', 'people / frame', 'reported / true',
+                   'keypoint error px', 'peak MiB'], rows)
+    time_goes = table(['mode (median run)', 'ms / frame'] + [f'{c} ms' for c in STAGES] +
+                      ['other ms'], breakdown)
+    floors = '; '.join(
+        f"{mode}: {result['modes'][mode]['median_fps']:.1f} FPS against a floor of {floor:.0f} "
+        f"({'met' if result['modes'][mode]['median_fps'] >= floor else 'NOT met'})"
+        for mode, floor in REAL_TIME_FLOORS.items() if mode in result['modes'])
+    return (f'{speed}\n\nReal-time floors (median FPS): {floors}.\n\n'
+            f'Where the time of a frame goes (ms per frame and share):\n\n{time_goes}')
 
 
 def main() -> None:

@@ -244,8 +244,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         lambda model, source: run_video(model, source, args.output_dir, args.save_results),
         lambda model, files: run_images(model, files, args.output_dir, args.save_results,
                                         args.save_images))
-    add_benchmark(args, document, [pipeline.keypoint_detector.timer], len(document['frames']),
-                  seconds)
+    add_benchmark(args, document, [pipeline.keypoint_detector.timer, pipeline.timer],
+                  len(document['frames']), seconds)
     return document
 
 

@@ -158,8 +158,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         lambda model, source: run_video(model, source, args.output_dir, args.save_res),
         lambda model, files: run_images(model, files, args.output_dir, args.save_res,
                                         args.save_images))
-    add_benchmark(args, document, [pipeline.detector.timer, pipeline.keypoint_detector.timer],
-                  len(document['frames']), seconds)
+    timers = [pipeline.detector.timer, pipeline.keypoint_detector.timer, pipeline.timer]
+    add_benchmark(args, document, timers, len(document['frames']), seconds)
     print(f'results saved to {args.output_dir}')
     return document
 

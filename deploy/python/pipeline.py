@@ -15,6 +15,7 @@ import numpy as np
 from deploy.python.det_infer import Detector
 from deploy.python.io_utils import is_empty
 from deploy.python.keypoint_infer import KeypointDetector, usable_boxes
+from deploy.python.predictor import StageTimer
 from deploy.python.smoothing import FILTER_TYPES, KeypointSmoother
 from deploy.python.tracker import PoseTracker, pose_nms
 from ppkpt.metadata import DEFAULT_SIGMA, KeypointMeta
@@ -216,6 +217,12 @@ class TopDownPipeline:
         smoother_params: extra :class:`KeypointSmoother` arguments (``min_cutoff``, ``beta``,
             ``d_cutoff``, ``alpha``).
         options: speed and stability options (:class:`VideoOptions`; default all off).
+
+    Attributes:
+        timer: ms of the pipeline's own stages: ``track`` (the joint-count filter, pose NMS,
+            tracker and smoothing of a frame) and, filled by ``run_video``, ``read`` (decoding
+            a frame), ``draw`` and ``write``. The models keep theirs (``detector.timer``,
+            ``keypoint_detector.timer``).
     """
 
     def __init__(self, detector: Detector, keypoint_detector: KeypointDetector,
@@ -238,6 +245,7 @@ class TopDownPipeline:
         self.carrier = (BoxCarrier(keypoint_threshold, self.options.carry_pad)
                         if self.track and self.options.det_interval > 1 else None)
         self.frames_seen = 0
+        self.timer = StageTimer()
 
     @property
     def meta(self) -> KeypointMeta:
@@ -284,7 +292,13 @@ class TopDownPipeline:
             ``boxes`` (P, 6) (class, score, x1, y1, x2, y2), ``keypoints`` (P, K, 3),
             ``scores`` (P,) and ``track_ids`` (P,) (-1 without tracking).
         """
-        boxes, keypoints, scores = self._filter(*self._estimate(image_rgb))
+        estimate = self._estimate(image_rgb)
+        with self.timer.stage('track'):
+            return self._follow(*self._filter(*estimate))
+
+    def _follow(self, boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray
+                ) -> Dict[str, np.ndarray]:
+        """The result of :meth:`process` for one frame's filtered people (tracked on videos)."""
         if not self.track:
             return {'boxes': boxes, 'keypoints': keypoints, 'scores': scores,
                     'track_ids': np.full(len(boxes), -1, dtype=np.int64)}

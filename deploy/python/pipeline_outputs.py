@@ -82,7 +82,10 @@ def _annotate_frame(pipeline: TopDownPipeline, frame: np.ndarray, sink: VideoSin
         sink.write(sink.blank())
         return {'frame': index, 'persons': [], 'skipped': 'empty frame'}
     result = pipeline.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    sink.write(pipeline.draw(frame, result))
+    with pipeline.timer.stage('draw'):
+        drawn = pipeline.draw(frame, result)
+    with pipeline.timer.stage('write'):
+        sink.write(drawn)
     return {'frame': index, 'persons': persons_json(result)}
 
 
@@ -103,7 +106,7 @@ def run_video(pipeline: TopDownPipeline, source: VideoSource, output_dir: str,
                                 'video': os.path.join(output_dir, f'{source.name}.mp4'),
                                 'complete': False, 'error': None}
     try:
-        for index, frame in enumerate(source):
+        for index, frame in enumerate(pipeline.timer.iterate(source, 'read')):
             document['frames'].append(_annotate_frame(pipeline, frame, sink, source.label,
                                                       index))
         document['complete'] = True

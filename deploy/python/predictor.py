@@ -9,7 +9,7 @@ import resource
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 import yaml
@@ -23,6 +23,9 @@ __all__ = ['InferConfig', 'Predictor', 'StageTimer', 'TensorRTOptions', 'check_b
 
 RUN_MODES = ('paddle', 'trt_fp32', 'trt_fp16', 'trt_int8', 'onnxruntime')
 DEVICES = ('cpu', 'gpu')
+T = TypeVar('T')
+_END = object()
+
 TRT_PRECISIONS = {'trt_fp32': 'Float32', 'trt_fp16': 'Half', 'trt_int8': 'Int8'}
 """run_mode -> ``paddle.inference.PrecisionType`` member."""
 _TRT_WORKSPACE = 1 << 30
@@ -357,9 +360,23 @@ class StageTimer:
         finally:
             self.times.setdefault(name, []).append(1000.0 * (time.perf_counter() - start))
 
+    def iterate(self, items: Iterable[T], name: str) -> Iterator[T]:
+        """The items of ``items``, each ``next`` timed under ``name`` (e.g. decoding frames)."""
+        iterator = iter(items)
+        while True:
+            with self.stage(name):
+                item = next(iterator, _END)
+            if item is _END:
+                return
+            yield item
+
     def summary(self) -> Dict[str, float]:
         """Mean milliseconds per call for every stage."""
         return {name: float(np.mean(values)) for name, values in self.times.items() if values}
+
+    def totals(self) -> Dict[str, float]:
+        """Total milliseconds of every stage."""
+        return {name: float(np.sum(values)) for name, values in self.times.items() if values}
 
 
 def peak_memory_mb() -> float:
@@ -368,10 +385,13 @@ def peak_memory_mb() -> float:
 
 
 def benchmark_report(timers: List[StageTimer], frames: int, seconds: float) -> Dict[str, float]:
-    """Mean ms per stage of every timer, frames, frames per second and peak memory (MiB)."""
+    """Mean ms per call (``<stage>_ms``) and per frame (``<stage>_ms_per_frame``) of every
+    stage of every timer, frames, frames per second and peak memory (MiB)."""
     report: Dict[str, float] = {}
     for timer in timers:
         report.update({f'{name}_ms': round(ms, 3) for name, ms in timer.summary().items()})
+        report.update({f'{name}_ms_per_frame': round(ms / max(frames, 1), 3)
+                       for name, ms in timer.totals().items()})
     report.update(frames=frames, fps=round(frames / seconds, 3) if seconds > 0 else 0.0,
                   peak_memory_mb=round(peak_memory_mb(), 1))
     return report

@@ -64,6 +64,10 @@ def test_video_gives_same_fps_size_and_full_json(tmp_path, video_file, detector_
     bench = document['benchmark']
     assert {'det_pre_ms', 'det_infer_ms', 'det_post_ms', 'kpt_pre_ms', 'kpt_infer_ms',
             'kpt_post_ms', 'fps', 'peak_memory_mb'} <= set(bench)
+    stages = ['det_pre', 'det_infer', 'det_post', 'kpt_pre', 'kpt_infer', 'kpt_post', 'track',
+              'read', 'draw', 'write']
+    per_frame = sum(bench[f'{stage}_ms_per_frame'] for stage in stages)
+    assert 0.5 * 1000.0 / bench['fps'] < per_frame <= 1000.0 / bench['fps']
 
 
 def test_frames_without_detections_are_written_unchanged(tmp_path, video_file,

@@ -116,6 +116,11 @@ def test_stage_timer_and_benchmark_report() -> None:
     for _ in range(2):
         with timer.stage('det_infer'):
             pass
+    timer.times['det_infer'] = [3.0, 5.0]
+    assert list(timer.iterate('ab', 'read')) == ['a', 'b']
+    assert len(timer.times['read']) == 3  # two items and the final, empty ``next``
     report = benchmark_report([timer], frames=4, seconds=2.0)
-    assert set(report) == {'det_infer_ms', 'frames', 'fps', 'peak_memory_mb'}
+    assert set(report) == {'det_infer_ms', 'det_infer_ms_per_frame', 'read_ms',
+                           'read_ms_per_frame', 'frames', 'fps', 'peak_memory_mb'}
+    assert report['det_infer_ms'] == 4.0 and report['det_infer_ms_per_frame'] == 2.0
     assert report['fps'] == 2.0 and report['peak_memory_mb'] > 0

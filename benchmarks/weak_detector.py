@@ -80,8 +80,10 @@ def markdown(metrics: Dict[str, Dict[str, Any]]) -> str:
                   'jitter px/frame²'], rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of a run on the demo video with the demo's exported models (defaults: what
+    ``scripts/demo.sh`` writes)."""
+    parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--det_model_dir',
                         default=os.path.join(ROOT, 'demo_output/inference/centernet_lite_demo'))
@@ -89,7 +91,11 @@ def main() -> None:
                         default=os.path.join(ROOT, 'demo_output/inference/hrnet_plier_demo'))
     parser.add_argument('--video', default=os.path.join(ROOT, 'dataset/demo/video/demo.mp4'))
     parser.add_argument('--det_threshold', type=float, default=0.05)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser(__doc__).parse_args()
     metrics = run(args.det_model_dir, args.keypoint_model_dir, args.video, args.det_threshold)
     print(markdown(metrics))
     failures = check(metrics)

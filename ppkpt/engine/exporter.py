@@ -3,9 +3,10 @@
 A model is exportable when it has ``export_forward(*inputs)`` (tensors in, tensors out, pure
 paddle ops) and ``export_input_spec(image_shape) -> List[InputSpec]``. With PIR (the default in
 Paddle 3) the graph is written as ``model.json``, otherwise as ``model.pdmodel``; parameters go
-to ``model.pdiparams``.
+to ``model.pdiparams``; with ``onnx`` an ONNX model goes to ``model.onnx``.
 """
 import os
+import tempfile
 from typing import Any, Dict, List, Mapping, Optional
 
 import paddle
@@ -13,11 +14,13 @@ import yaml
 
 from ppkpt.core.workspace import build_object
 from ppkpt.metadata import KeypointMeta
+from ppkpt.modeling.layers import resize_upsampling
 
 __all__ = ['export_model', 'build_infer_cfg', 'infer_cfg_from_config', 'export_onnx',
            'INFER_CFG_NAME']
 
 INFER_CFG_NAME = 'infer_cfg.yml'
+ONNX_NAME = 'model.onnx'
 _DROPPED_OPS = ('Decode',)
 
 
@@ -148,19 +151,33 @@ def export_model(model: paddle.nn.Layer, infer_cfg: Dict[str, Any], image_shape:
     _check_exportable(model)
     model.eval()
     specs = model.export_input_spec(list(image_shape))
-    static = paddle.jit.to_static(_ExportWrapper(model), input_spec=[list(specs)],
-                                  full_graph=True)
     os.makedirs(output_dir, exist_ok=True)
-    paddle.jit.save(static, os.path.join(output_dir, 'model'))
+    _save_program(model, specs, output_dir)
     with open(os.path.join(output_dir, INFER_CFG_NAME), 'w', encoding='utf-8') as handle:
         yaml.safe_dump(infer_cfg, handle, sort_keys=False, default_flow_style=None)
     if onnx:
-        export_onnx(output_dir)
+        with tempfile.TemporaryDirectory() as onnx_program_dir:
+            with resize_upsampling():
+                _save_program(model, specs, onnx_program_dir)
+            export_onnx(onnx_program_dir, target=os.path.join(output_dir, ONNX_NAME))
     return output_dir
 
 
-def export_onnx(model_dir: str, opset_version: int = 11) -> str:
-    """Convert an exported model directory to ``model_dir/model.onnx`` with paddle2onnx.
+def _save_program(model: paddle.nn.Layer, specs: List[Any], output_dir: str) -> None:
+    """Trace ``model.export_forward`` on ``specs`` and save ``output_dir/model.*``."""
+    static = paddle.jit.to_static(_ExportWrapper(model), input_spec=[list(specs)],
+                                  full_graph=True)
+    paddle.jit.save(static, os.path.join(output_dir, 'model'))
+
+
+def export_onnx(model_dir: str, opset_version: int = 11, target: Optional[str] = None) -> str:
+    """Convert an exported model directory to ONNX with paddle2onnx: ``target``, by default
+    ``model_dir/model.onnx``.
+
+    :func:`export_model` (``onnx=True``) converts a second trace of the model made under
+    :func:`~ppkpt.modeling.layers.resize_upsampling`, whose nearest upsampling becomes ONNX
+    ``Resize``; a directory converted afterwards by this function keeps the ``Expand`` form
+    (the same numbers, slower in onnxruntime).
 
     paddle2onnx 2.1 converts Paddle 3.3 PIR programs; ppkpt's HRNet and CenterNet exports run
     in onnxruntime with the same outputs as Paddle Inference (see docs/deploy.md). Graph
@@ -179,7 +196,7 @@ def export_onnx(model_dir: str, opset_version: int = 11) -> str:
                     if os.path.isfile(os.path.join(model_dir, name))), None)
     if program is None:
         raise FileNotFoundError(f'no model.json or model.pdmodel in {model_dir}')
-    target = os.path.join(model_dir, 'model.onnx')
+    target = target or os.path.join(model_dir, ONNX_NAME)
     paddle2onnx.export(program, os.path.join(model_dir, 'model.pdiparams'), target,
                        opset_version=opset_version, enable_optimize=False)
     return target

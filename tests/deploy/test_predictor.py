@@ -84,6 +84,8 @@ def test_onnxruntime_run_mode_gives_paddle_inferences_outputs(keypoint_model_dir
     onnx = Predictor(model_dir, run_mode='onnxruntime', cpu_threads=1)
     paddle_predictor = Predictor(model_dir, cpu_threads=1)
     assert onnx._predictor is None  # the session, not a paddle predictor, runs the model
+    options = onnx._session.get_session_options()
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     assert sorted(onnx.input_names) == sorted(paddle_predictor.input_names)
     image = np.random.default_rng(0).random((2, 3, 64, 48), np.float32)  # the stand-in's input
     (got,), (expected,) = onnx.run({'image': image}), paddle_predictor.run({'image': image})

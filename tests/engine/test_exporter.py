@@ -118,19 +118,29 @@ class TinyUpsampler(TinyConv):
         return upsample_nearest(self.body(image), 2)
 
 
+def _onnx_ops(path: str) -> List[str]:
+    import onnx
+    return [node.op_type for node in onnx.load(path).graph.node]
+
+
 def test_export_onnx_runs_in_onnxruntime_like_paddle_inference(tmp_path) -> None:
+    """``export_model(onnx=True)`` upsamples with one ``Resize``; converting the Paddle export
+    afterwards keeps ``Expand``; both give Paddle Inference's numbers."""
     import onnxruntime
 
     out = export_model(TinyUpsampler(), build_infer_cfg('TopDownHRNet'), [3, 32, 24],
-                       str(tmp_path / 'onnx'))
-    path = export_onnx(out)
-    assert path == os.path.join(out, 'model.onnx')
+                       str(tmp_path / 'onnx'), onnx=True)
+    resized = os.path.join(out, 'model.onnx')
+    expanded = export_onnx(out, target=str(tmp_path / 'expanded.onnx'))
+    assert 'Resize' in _onnx_ops(resized) and 'Expand' not in _onnx_ops(resized)
+    assert 'Expand' in _onnx_ops(expanded) and 'Resize' not in _onnx_ops(expanded)
+    assert export_onnx(out) == resized
     image = np.random.default_rng(0).standard_normal((2, 3, 32, 24)).astype(np.float32)
-    session = onnxruntime.InferenceSession(path)
-    (onnx_heatmaps,) = session.run(None, {'image': image})
     (paddle_heatmaps,) = Predictor(out, cpu_threads=1, batch_size=2).run({'image': image})
-    assert onnx_heatmaps.shape == (2, 4, 16, 12)
-    np.testing.assert_allclose(onnx_heatmaps, paddle_heatmaps, rtol=1e-4, atol=1e-5)
+    for path in (resized, expanded):
+        (onnx_heatmaps,) = onnxruntime.InferenceSession(path).run(None, {'image': image})
+        assert onnx_heatmaps.shape == (2, 4, 16, 12)
+        np.testing.assert_allclose(onnx_heatmaps, paddle_heatmaps, rtol=1e-4, atol=1e-5)
 
 
 def test_export_onnx_without_paddle2onnx_names_the_install_command(tmp_path, monkeypatch) -> None:

@@ -17,7 +17,6 @@ smoothing) with a recorder around both models and writes, beside this file:
 
 Run it after ``scripts/demo.sh`` whenever the demo's models or the deploy preprocessing change.
 """
-import argparse
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 sys.path.insert(0, ROOT)
 
+from benchmarks.weak_detector import build_parser  # noqa: E402
 from deploy.python import det_keypoint_unite_infer as unite  # noqa: E402
 from deploy.python.io_utils import VideoSource  # noqa: E402
 from deploy.python.pipeline_outputs import run_video  # noqa: E402
@@ -38,42 +38,35 @@ from deploy.python.pipeline_outputs import run_video  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class Recorder:
-    """Wraps a pipeline's two models and keeps, per frame, the boxes the keypoint model got and
-    what it returned."""
+class RecordingDetector:
+    """A pipeline's detector that keeps its last boxes and starts a frame record on each call."""
 
-    def __init__(self, pipeline: Any) -> None:
-        self.detector, self.keypoint_detector = pipeline.detector, pipeline.keypoint_detector
-        self.meta, self.batch_size = self.keypoint_detector.meta, self.keypoint_detector.batch_size
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
         self.frames: List[List[Tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
         self.last_boxes = np.zeros((0, 6), np.float32)
 
     def predict(self, image_rgb: np.ndarray) -> np.ndarray:
-        """The detector's (M, 6) boxes; a new frame starts."""
-        self.frames.append([])
         self.last_boxes = self.detector.predict(image_rgb)
+        self.frames.append([])
         return self.last_boxes
 
-    def keypoints(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray
-                  ) -> Tuple[np.ndarray, np.ndarray]:
-        """The keypoint model's output on ``boxes_xyxy`` (P, 4), recorded with their rows."""
-        keypoints, scores = self.keypoint_detector.predict(image_rgb, boxes_xyxy)
-        rows = [int(np.flatnonzero((self.last_boxes[:, 2:6] == box).all(axis=1))[0])
-                for box in boxes_xyxy]
-        self.frames[-1].append((self.last_boxes[rows], keypoints, scores))
-        return keypoints, scores
 
+class RecordingKeypoints:
+    """A pipeline's keypoint model that records, into the detector's current frame, the
+    detector rows it was given and what it returned for them."""
 
-class _KeypointSide:
-    """The keypoint-model face of a :class:`Recorder` (``predict``, ``meta``, ``batch_size``)."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder, self.meta = recorder, recorder.meta
-        self.batch_size = recorder.batch_size
+    def __init__(self, keypoint_detector: Any, detector: RecordingDetector) -> None:
+        self.keypoint_detector, self.detector = keypoint_detector, detector
+        self.meta, self.batch_size = keypoint_detector.meta, keypoint_detector.batch_size
 
     def predict(self, image_rgb: np.ndarray, boxes_xyxy: np.ndarray
                 ) -> Tuple[np.ndarray, np.ndarray]:
-        return self.recorder.keypoints(image_rgb, boxes_xyxy)
+        keypoints, scores = self.keypoint_detector.predict(image_rgb, boxes_xyxy)
+        last = self.detector.last_boxes
+        rows = [int(np.flatnonzero((last[:, 2:6] == box).all(axis=1))[0]) for box in boxes_xyxy]
+        self.detector.frames[-1].append((last[rows], keypoints, scores))
+        return keypoints, scores
 
 
 def record(det_model_dir: str, keypoint_model_dir: str, video: str, det_threshold: float) -> None:
@@ -83,18 +76,19 @@ def record(det_model_dir: str, keypoint_model_dir: str, video: str, det_threshol
          '--video_file', video, '--det_threshold', str(det_threshold)])
     source = VideoSource(video)
     pipeline = unite._build_pipeline(args, source)
-    recorder = Recorder(pipeline)
-    pipeline.detector, pipeline.keypoint_detector = recorder, _KeypointSide(recorder)
+    detector = RecordingDetector(pipeline.detector)
+    keypoints_model = RecordingKeypoints(pipeline.keypoint_detector, detector)
+    pipeline.detector, pipeline.keypoint_detector = detector, keypoints_model
     with tempfile.TemporaryDirectory() as out:
         run_video(pipeline, source, out, save_res=False)
     boxes, keypoints, scores, counts = [], [], [], []
-    for calls in recorder.frames:
+    for calls in detector.frames:
         counts.append(sum(len(call[0]) for call in calls))
         for call_boxes, call_keypoints, call_scores in calls:
             boxes.append(call_boxes)
             keypoints.append(call_keypoints)
             scores.append(call_scores)
-    num_joints = recorder.meta.num_joints
+    num_joints = keypoints_model.meta.num_joints
     np.savez_compressed(
         os.path.join(HERE, 'outputs.npz'),
         boxes=np.concatenate(boxes or [np.zeros((0, 6))]).astype(np.float32),
@@ -103,22 +97,14 @@ def record(det_model_dir: str, keypoint_model_dir: str, video: str, det_threshol
         scores=np.concatenate(scores or [np.zeros(0)]).astype(np.float32),
         fps=np.float64(source.fps), frame_size=np.asarray(source.size, np.int64))
     with open(os.path.join(HERE, 'meta.json'), 'w', encoding='utf-8') as handle:
-        json.dump(recorder.meta.to_dict(), handle, indent=1)
+        json.dump(keypoints_model.meta.to_dict(), handle, indent=1)
     shutil.copyfile(os.path.join(os.path.dirname(video), 'demo_gt.json'),
                     os.path.join(HERE, 'demo_gt.json'))
     print(f'{len(counts)} frames, {sum(counts)} boxes recorded in {HERE}')
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--det_model_dir',
-                        default=os.path.join(ROOT, 'demo_output/inference/centernet_lite_demo'))
-    parser.add_argument('--keypoint_model_dir',
-                        default=os.path.join(ROOT, 'demo_output/inference/hrnet_plier_demo'))
-    parser.add_argument('--video', default=os.path.join(ROOT, 'dataset/demo/video/demo.mp4'))
-    parser.add_argument('--det_threshold', type=float, default=0.05)
-    args = parser.parse_args()
+    args = build_parser(__doc__).parse_args()
     record(args.det_model_dir, args.keypoint_model_dir, args.video, args.det_threshold)
 
 

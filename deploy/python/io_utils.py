@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from deploy.python.predictor import (DEVICES, RUN_MODES, StageTimer, TensorRTOptions,
-                                     benchmark_report, check_options)
+                                     benchmark_report, check_options, share_onnx_threads)
 from deploy.python.smoothing import FILTER_TYPES
 from ppkpt.core.cli import SLICE_FLAGS, CompatParser, OptionError, Unsupported
 from ppkpt.image_io import ImageReadError, list_images, read_rgb
@@ -250,13 +250,17 @@ def run_on_input(args: argparse.Namespace, build: Callable[[Optional[VideoSource
     """Open the input of :func:`deploy_parser`, build the model (given the video source, or
     None for images), create ``--output_dir`` and run on the video or the images.
 
-    The source is closed even when a step fails.
+    With ``--run_mode onnxruntime`` the models share one thread pool
+    (:func:`~deploy.python.predictor.share_onnx_threads`). The source is closed even when a
+    step fails.
 
     Returns:
         The model, what the run returned, and the seconds from the start of the run until the
         source was closed.
     """
     files, source = _open_input(args)
+    if args.run_mode == 'onnxruntime':
+        share_onnx_threads(args.cpu_threads)
     try:
         model = build(source)
         os.makedirs(args.output_dir, exist_ok=True)

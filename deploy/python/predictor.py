@@ -19,7 +19,8 @@ from ppkpt.metadata import CONFIG_KEYS
 
 __all__ = ['InferConfig', 'Predictor', 'StageTimer', 'TensorRTOptions', 'check_build',
            'check_options', 'configure_tensorrt', 'find_model_files', 'load_infer_cfg',
-           'peak_memory_mb', 'benchmark_report', 'RUN_MODES', 'DEVICES', 'TRT_PRECISIONS', 'ONNX_FILE']
+           'peak_memory_mb', 'benchmark_report', 'RUN_MODES', 'DEVICES', 'TRT_PRECISIONS',
+           'ONNX_FILE', 'onnx_session', 'share_onnx_threads']
 
 RUN_MODES = ('paddle', 'trt_fp32', 'trt_fp16', 'trt_int8', 'onnxruntime')
 DEVICES = ('cpu', 'gpu')
@@ -234,26 +235,55 @@ def configure_tensorrt(config: Any, precision: Any, batch_size: int, infer_cfg: 
         config.set_trt_dynamic_shape_info(*options.dynamic_shapes(batch_size))
 
 
+_ONNX_POOL: Dict[str, int] = {}
+"""``threads``: the size of this process's shared onnxruntime thread pool, once it is made."""
+
+
+def share_onnx_threads(cpu_threads: int) -> None:
+    """From now on, run every onnxruntime session this module makes in one thread pool of
+    ``cpu_threads`` for the whole process (a later call keeps the first size).
+
+    The deploy scripts call it for ``--run_mode onnxruntime``: their video pipelines alternate
+    a detector and a keypoint session, and with a pool each the idle session's threads spin
+    after its run and take the cores from the busy one, while without spinning every small op
+    pays to wake its threads. One shared pool does neither (TinyPose + the demo detector in fast mode:
+    48.8 FPS against 33.9 with a pool per session without spinning and 24.1 with spinning,
+    docs/deploy.md). It is onnxruntime's global pool: any other session the
+    process makes afterwards must set ``SessionOptions.use_per_session_threads = False``
+    (:func:`onnx_session` does).
+    """
+    if 'threads' not in _ONNX_POOL:
+        import onnxruntime
+        onnxruntime.set_global_thread_pool_sizes(cpu_threads, 1)
+        _ONNX_POOL['threads'] = cpu_threads
+
+
+def onnx_session(path: str, cpu_threads: int) -> Any:
+    """An onnxruntime CPU session of the ONNX file ``path``: in the shared pool after
+    :func:`share_onnx_threads`, else with ``cpu_threads`` threads of its own."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if 'threads' in _ONNX_POOL:
+        options.use_per_session_threads = False
+    else:
+        options.intra_op_num_threads = cpu_threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # paddle2onnx leaves unused initialisers: not worth a line each
+    return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
 def _onnx_session(model_dir: str, cpu_threads: int) -> Any:
-    """An onnxruntime CPU session of ``model_dir/model.onnx``.
+    """:func:`onnx_session` of ``model_dir/model.onnx``.
 
     Raises:
         FileNotFoundError: when the directory has no ``model.onnx``.
     """
-    import onnxruntime
-
     path = os.path.join(model_dir, ONNX_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path} not found: --run_mode onnxruntime needs the ONNX '
                                 f'model; export with tools/export_model.py ... --onnx')
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = cpu_threads
-    options.inter_op_num_threads = 1
-    # The pipelines alternate two sessions (detector, keypoints) in one process: threads that
-    # spin after a run would take the cores from the other session (1.45x FPS without).
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    options.log_severity_level = 3  # paddle2onnx leaves unused initialisers: not worth a line each
-    return onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    return onnx_session(path, cpu_threads)
 
 
 class Predictor:

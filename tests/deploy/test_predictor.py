@@ -1,12 +1,16 @@
 """Predictor: file checks before any work, infer_cfg parsing, feeding by name."""
+import argparse
 import os
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
+from deploy.python import io_utils
 from deploy.python.predictor import (Predictor, StageTimer, benchmark_report, find_model_files,
                                      load_infer_cfg)
+from tests.helpers import run_tool
 
 
 def test_missing_model_dir_names_the_path(tmp_path) -> None:
@@ -84,8 +88,6 @@ def test_onnxruntime_run_mode_gives_paddle_inferences_outputs(keypoint_model_dir
     onnx = Predictor(model_dir, run_mode='onnxruntime', cpu_threads=1)
     paddle_predictor = Predictor(model_dir, cpu_threads=1)
     assert onnx._predictor is None  # the session, not a paddle predictor, runs the model
-    options = onnx._session.get_session_options()
-    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     assert sorted(onnx.input_names) == sorted(paddle_predictor.input_names)
     image = np.random.default_rng(0).random((2, 3, 64, 48), np.float32)  # the stand-in's input
     (got,), (expected,) = onnx.run({'image': image}), paddle_predictor.run({'image': image})
@@ -93,6 +95,46 @@ def test_onnxruntime_run_mode_gives_paddle_inferences_outputs(keypoint_model_dir
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(KeyError, match='image'):
         onnx.run({})
+
+
+SHARED_POOL_SCRIPT = """
+import sys
+import numpy as np
+from deploy.python.predictor import Predictor, share_onnx_threads
+own = Predictor(sys.argv[1], run_mode='onnxruntime', cpu_threads=1)
+share_onnx_threads(2)
+share_onnx_threads(1)  # the first size stays
+shared = [Predictor(sys.argv[1], run_mode='onnxruntime', cpu_threads=1) for _ in range(2)]
+print(own._session.get_session_options().use_per_session_threads,
+      [p._session.get_session_options().use_per_session_threads for p in shared])
+image = np.random.default_rng(0).random((2, 3, 64, 48), np.float32)
+outputs = [p.run({'image': image})[0] for p in [own] + shared]
+print(max(float(np.abs(o - outputs[0]).max()) for o in outputs))
+"""
+
+
+def test_onnxruntime_sessions_share_one_pool_after_share_onnx_threads(keypoint_model_dir,
+                                                                      tmp_path) -> None:
+    """Run in a fresh process: the pool is process-wide onnxruntime state."""
+    model_dir = _copy_with_onnx(keypoint_model_dir, str(tmp_path / 'kpt'))
+    result = run_tool(['-c', SHARED_POOL_SCRIPT, model_dir])
+    flags, max_diff = result.stdout.strip().splitlines()[-2:]
+    assert flags == 'True [False, False]'
+    assert float(max_diff) == 0.0
+
+
+def test_deploy_scripts_share_the_pool_for_onnxruntime(monkeypatch, tmp_path) -> None:
+    calls = []
+    monkeypatch.setattr(io_utils, 'share_onnx_threads', calls.append)
+    image = str(tmp_path / 'a.jpg')
+    cv2.imwrite(image, np.zeros((8, 8, 3), np.uint8))
+    for run_mode, expected in (('paddle', []), ('onnxruntime', [3])):
+        args = argparse.Namespace(run_mode=run_mode, cpu_threads=3, image_file=image,
+                                  image_dir=None, video_file=None, camera_id=-1,
+                                  output_dir=str(tmp_path / 'out'))
+        io_utils.run_on_input(args, lambda source: 'model', lambda model, source: None,
+                              lambda model, files: files)
+        assert calls == expected
 
 
 def test_onnxruntime_run_mode_needs_the_onnx_file_and_the_cpu(detector_model_dir) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from paddle.static import InputSpec
 
-from deploy.python.predictor import Predictor, load_infer_cfg
+from deploy.python.predictor import Predictor, load_infer_cfg, onnx_session
 from ppkpt.codecs import HeatmapCodec, build_codec
 from ppkpt.core.workspace import load_config
 from ppkpt.engine.exporter import (build_infer_cfg, export_model, export_onnx,
@@ -126,8 +126,6 @@ def _onnx_ops(path: str) -> List[str]:
 def test_export_onnx_runs_in_onnxruntime_like_paddle_inference(tmp_path) -> None:
     """``export_model(onnx=True)`` upsamples with one ``Resize``; converting the Paddle export
     afterwards keeps ``Expand``; both give Paddle Inference's numbers."""
-    import onnxruntime
-
     out = export_model(TinyUpsampler(), build_infer_cfg('TopDownHRNet'), [3, 32, 24],
                        str(tmp_path / 'onnx'), onnx=True)
     resized = os.path.join(out, 'model.onnx')
@@ -138,7 +136,7 @@ def test_export_onnx_runs_in_onnxruntime_like_paddle_inference(tmp_path) -> None
     image = np.random.default_rng(0).standard_normal((2, 3, 32, 24)).astype(np.float32)
     (paddle_heatmaps,) = Predictor(out, cpu_threads=1, batch_size=2).run({'image': image})
     for path in (resized, expanded):
-        (onnx_heatmaps,) = onnxruntime.InferenceSession(path).run(None, {'image': image})
+        (onnx_heatmaps,) = onnx_session(path, cpu_threads=1).run(None, {'image': image})
         assert onnx_heatmaps.shape == (2, 4, 16, 12)
         np.testing.assert_allclose(onnx_heatmaps, paddle_heatmaps, rtol=1e-4, atol=1e-5)
 

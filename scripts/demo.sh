@@ -36,7 +36,7 @@ side_by_side() {  # both jobs at once, half of the cores each (small models scal
   kpt=$!
   OMP_NUM_THREADS=$threads detector_job > >(sed -u 's/^/[detector] /') 2>&1 &
   det=$!
-  wait $kpt || { echo "keypoint job failed"; return 1; }
+  wait $kpt || { echo "keypoint job failed"; kill $det 2>/dev/null; return 1; }
   echo "==> keypoint model trained, evaluated and exported after $((SECONDS - t0)) s"
   wait $det || { echo "detector job failed"; return 1; }
   echo "==> detector trained, evaluated and exported after $((SECONDS - t0)) s"

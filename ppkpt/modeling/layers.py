@@ -13,8 +13,8 @@ from paddle import ParamAttr
 from paddle.nn.initializer import Normal, Uniform
 from paddle.regularizer import L2Decay
 
-__all__ = ['FeatureSpec', 'ConvNormLayer', 'SELayer', 'upsample_nearest', 'resize_upsampling',
-           'crop_to', 'freeze_groups']
+__all__ = ['FeatureSpec', 'batch_norm', 'ConvNormLayer', 'SELayer', 'upsample_nearest',
+           'resize_upsampling', 'crop_to', 'freeze_groups']
 
 ACTIVATIONS = (None, 'relu')
 _UPSAMPLING = {'resize': False}
@@ -26,6 +26,22 @@ class FeatureSpec(NamedTuple):
 
     channels: int
     stride: int
+
+
+def batch_norm(channels: int, momentum: float = 0.9, decay: float = 0.0,
+               freeze: bool = False) -> nn.BatchNorm2D:
+    """BatchNorm2D with L2 ``decay`` on its scale and offset; ``freeze``: it uses its stored
+    statistics in training too and its scale and offset are not trained."""
+    lr = 0.0 if freeze else 1.0
+    norm = nn.BatchNorm2D(
+        channels, momentum=momentum,
+        weight_attr=ParamAttr(learning_rate=lr, regularizer=L2Decay(decay)),
+        bias_attr=ParamAttr(learning_rate=lr, regularizer=L2Decay(decay)),
+        use_global_stats=True if freeze else None)
+    if freeze:
+        for param in norm.parameters():
+            param.stop_gradient = True
+    return norm
 
 
 class ConvNormLayer(nn.Layer):
@@ -58,15 +74,7 @@ class ConvNormLayer(nn.Layer):
                               padding=(kernel_size - 1) // 2,
                               weight_attr=ParamAttr(initializer=Normal(0.0, 0.01)),
                               bias_attr=False)
-        norm_lr = 0.0 if freeze_norm else 1.0
-        self.norm = nn.BatchNorm2D(
-            ch_out, momentum=norm_momentum,
-            weight_attr=ParamAttr(learning_rate=norm_lr, regularizer=L2Decay(norm_decay)),
-            bias_attr=ParamAttr(learning_rate=norm_lr, regularizer=L2Decay(norm_decay)),
-            use_global_stats=True if freeze_norm else None)
-        if freeze_norm:
-            for param in self.norm.parameters():
-                param.stop_gradient = True
+        self.norm = batch_norm(ch_out, norm_momentum, norm_decay, freeze_norm)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         """[N, C_in, H, W] -> [N, C_out, H / stride, W / stride] (rounded up)."""

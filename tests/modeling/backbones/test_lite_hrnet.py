@@ -16,8 +16,8 @@ from ppkpt.codecs.heatmap import HeatmapCodec
 from ppkpt.core.workspace import build_ops, create, load_config
 from ppkpt.data.transforms.occlusion import AugmentationbyInformantionDropping
 from ppkpt.modeling.architectures.topdown_hrnet import TopDownHRNet
-from ppkpt.modeling.backbones.lite_hrnet import (LITE_HRNET_TYPES, LiteHRNet,
-                                                 resize_bilinear_corners)
+from ppkpt.modeling.backbones.lite_hrnet import LITE_HRNET_TYPES, LiteHRNet
+from ppkpt.modeling.backbones.lite_hrnet_blocks import resize_bilinear_corners
 from ppkpt.modeling.heads.topdown_heatmap_head import TopDownHeatmapHead
 from ppkpt.modeling.layers import FeatureSpec
 from ppkpt.modeling.losses.keypoint_mse import KeyPointMSELoss

@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -16,6 +17,11 @@ PLIER = ['left_handle', 'right_handle', 'hinge', 'left_jaw', 'right_jaw']
 
 
 def _load_tool():
+    """The script as a module; its folder goes on the path, as running it puts it there (for
+    its sibling ``_dataset_checks``)."""
+    folder = os.path.join(ROOT, 'tools', 'dataset')
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(
         'check_dataset', os.path.join(ROOT, 'tools/dataset/check_dataset.py'))
     module = importlib.util.module_from_spec(spec)

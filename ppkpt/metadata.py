@@ -37,11 +37,13 @@ This module imports only numpy and the standard library, so deploy code can use 
 import colorsys
 import difflib
 import logging
-import re
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ppkpt.keypoint_category import (category_fields, category_names, int_pairs,
+                                     warn_on_name_mismatch)
+from ppkpt.keypoint_names import derive_flip_pairs
 from ppkpt.keypoint_presets import (COCO17_FLIP_PAIRS, COCO17_NAMES, COCO17_SIGMAS,
                                     PRESET_FIELDS, PRESETS)
 
@@ -60,10 +62,6 @@ CONFIG_KEYS = {'num_joints': 'num_joints', 'preset': 'keypoint_preset',
                'colors': 'keypoint_colors', 'score_thresholds': 'keypoint_score_thresholds'}
 """Attribute name -> top-level config key."""
 
-_SIDE_TOKENS = {'left': 'left', 'l': 'left', 'right': 'right', 'r': 'right'}
-_SEPARATORS = re.compile(r'[\s_\-.]+')
-_WORDS = re.compile(r'[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+')
-"""Words of a name part: an upper-case run (``L``), a capitalised or lower-case word, digits."""
 
 
 def default_colors(count: int) -> List[List[int]]:
@@ -94,67 +92,6 @@ def check_sigmas(sigmas: Sequence[float], num_joints: int) -> np.ndarray:
     """(K,) float64 OKS sigmas after checking there are K positive values."""
     check_per_joint(sigmas, num_joints, 'sigmas', lambda v: v > 0, 'positive')
     return np.asarray(sigmas, dtype=np.float64)
-
-
-def _int_pairs(value: Sequence[Sequence[Any]], key: str) -> List[List[int]]:
-    """Copy a list of index pairs, checking that each entry has exactly two integers."""
-    pairs = []
-    for i, pair in enumerate(value):
-        if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-            raise ValueError(f'{key} entry {i} must be two joint indices [a, b], got {pair!r}')
-        pairs.append([int(pair[0]), int(pair[1])])
-    return pairs
-
-
-def _name_tokens(name: str) -> List[str]:
-    """Lower-case words of a joint name, split at separators (space, ``_``, ``-``, ``.``) and at
-    camelCase boundaries: ``'L_F_Paw'`` -> ``['l', 'f', 'paw']``, ``'leftHand'`` ->
-    ``['left', 'hand']``."""
-    return [word.lower() for part in _SEPARATORS.split(name) for word in _WORDS.findall(part)]
-
-
-def _side_and_key(name: str) -> Optional[Tuple[str, Tuple[str, ...]]]:
-    """``('left' | 'right', key)`` for a name with exactly one left/right word, where ``key`` is
-    its words with that one replaced by ``*``; None for any other name."""
-    tokens = _name_tokens(name)
-    sides = [i for i, token in enumerate(tokens) if token in _SIDE_TOKENS]
-    if len(sides) != 1:
-        return None
-    i = sides[0]
-    return _SIDE_TOKENS[tokens[i]], tuple(tokens[:i] + ['*'] + tokens[i + 1:])
-
-
-def derive_flip_pairs(names: Sequence[str]) -> List[List[int]]:
-    """Flip pairs from left/right joint names.
-
-    Two names pair when they differ only in one left/right word (``left``/``right`` or
-    ``l``/``r``, any case, as a separate word or a camelCase part): ``left_eye``/``right_eye``,
-    ``L_Eye``/``R_Eye``, ``eye_l``/``eye_r``, ``leftHand``/``rightHand``. A left name without a
-    right partner, and names with no or several side words, are left out.
-
-    Args:
-        names: K joint names.
-
-    Returns:
-        [[left_index, right_index], ...] in the order of the left joints; [] when no names pair.
-
-    Raises:
-        ValueError: when a name is not a string, naming its index.
-    """
-    lefts: List[Tuple[int, Tuple[str, ...]]] = []
-    rights: Dict[Tuple[str, ...], int] = {}
-    for i, name in enumerate(names):
-        if not isinstance(name, str):
-            raise ValueError(f'keypoint_names[{i}] must be a string, got {name!r}')
-        found = _side_and_key(name)
-        if found is None:
-            continue
-        side, key = found
-        if side == 'left':
-            lefts.append((i, key))
-        else:
-            rights.setdefault(key, i)
-    return [[i, rights[key]] for i, key in lefts if key in rights]
 
 
 def _logged_flip_pairs(names: Sequence[str]) -> List[List[int]]:
@@ -192,64 +129,6 @@ def _preset_fields(preset: Optional[str], num_joints: int) -> Dict[str, Any]:
         raise ValueError(f'keypoint_preset {preset!r} ({spec["title"]}) has '
                          f'{len(spec["names"])} joints but num_joints is {num_joints}')
     return {key: spec[key] for key in PRESET_FIELDS}
-
-
-def _category_label(category: Mapping[str, Any]) -> str:
-    """How errors name a COCO category: its ``name``, else its ``id``."""
-    return repr(category.get('name', category.get('id', '?')))
-
-
-def _category_names(category: Mapping[str, Any]) -> List[str]:
-    """The ``keypoints`` names of a COCO category; KeyError naming the category when absent."""
-    if category.get('keypoints') is None:
-        raise KeyError(f'dataset category {_category_label(category)} has no `keypoints` list '
-                       f'of joint names')
-    return list(category['keypoints'])
-
-
-def _category_skeleton(category: Mapping[str, Any]) -> Optional[List[List[int]]]:
-    """The 1-based ``skeleton`` of a COCO category as 0-based links; None when absent.
-
-    Raises:
-        ValueError: naming the category and link when a link is not two integers >= 1.
-    """
-    if category.get('skeleton') is None:
-        return None
-    label = _category_label(category)
-    links = _int_pairs(category['skeleton'], f'dataset category {label} skeleton')
-    for i, link in enumerate(links):
-        if min(link) < 1:
-            raise ValueError(f'dataset category {label} skeleton link {i} {link} is not 1-based '
-                             f'(COCO joint ids start at 1)')
-    return [[a - 1, b - 1] for a, b in links]
-
-
-def _category_fields(category: Mapping[str, Any], num_joints: int) -> Dict[str, Any]:
-    """``names`` and (when present) ``skeleton`` from a COCO category with ``num_joints`` joints.
-
-    Raises:
-        ValueError: naming the category when its joint count is not ``num_joints``.
-    """
-    names = _category_names(category)
-    if len(names) != num_joints:
-        raise ValueError(f'dataset category {_category_label(category)} has {len(names)} '
-                         f'keypoints but num_joints is {num_joints}')
-    fields: Dict[str, Any] = {'names': names}
-    skeleton = _category_skeleton(category)
-    if skeleton is not None:
-        fields['skeleton'] = skeleton
-    return fields
-
-
-def _warn_on_name_mismatch(names: Sequence[str], category: Mapping[str, Any]) -> None:
-    """Warn when the chosen names are not the dataset category's (compared word by word, case
-    and separators ignored): a preset or ``keypoint_names`` for another keypoint set."""
-    for i, (chosen, theirs) in enumerate(zip(names, _category_names(category))):
-        if _name_tokens(str(chosen)) != _name_tokens(str(theirs)):
-            logger.warning('keypoint_names disagree with dataset category %s: joint %d is %r but '
-                           'the dataset calls it %r; check keypoint_preset / keypoint_names',
-                           _category_label(category), i, chosen, theirs)
-            return
 
 
 class KeypointMeta:
@@ -309,11 +188,11 @@ class KeypointMeta:
             return chosen[key] if key in chosen else generic
 
         self.names = list(pick(names, 'names', [f'kp{i}' for i in range(self.num_joints)]))
-        self.flip_pairs = _int_pairs(pick(flip_pairs, 'flip_pairs', []), 'flip_perm')
+        self.flip_pairs = int_pairs(pick(flip_pairs, 'flip_pairs', []), 'flip_perm')
         self.upper_body_ids = [int(v) for v in pick(upper_body_ids, 'upper_body_ids', [])]
         chosen_sigmas = pick(sigmas, 'sigmas', [DEFAULT_SIGMA] * self.num_joints)
         self.sigmas = None if chosen_sigmas is None else [float(v) for v in chosen_sigmas]
-        self.skeleton = _int_pairs(pick(skeleton, 'skeleton', []), 'skeleton')
+        self.skeleton = int_pairs(pick(skeleton, 'skeleton', []), 'skeleton')
         chosen_colors = colors if colors is not None else default_colors(self.num_joints)
         self.colors = [[int(c) for c in color] for color in chosen_colors]
         self.score_thresholds = (None if score_thresholds is None
@@ -458,14 +337,14 @@ class KeypointMeta:
         """
         kwargs = dict(explicit)
         if category is not None:
-            fields = _category_fields(category, _check_num_joints(num_joints))
+            fields = category_fields(category, _check_num_joints(num_joints))
             if kwargs.get('preset') is None:
                 for attr, value in fields.items():
                     if kwargs.get(attr) is None:
                         kwargs[attr] = value
         meta = cls(num_joints, **kwargs).validate()
         if category is not None:
-            _warn_on_name_mismatch(meta.names, category)
+            warn_on_name_mismatch(meta.names, category)
         return meta
 
     @classmethod
@@ -516,7 +395,7 @@ class KeypointMeta:
             ValueError: naming the category when its keypoint count is not ``num_joints`` or a
                 skeleton link is not 1-based, or from :meth:`validate`.
         """
-        k = len(_category_names(category)) if num_joints is None else num_joints
+        k = len(category_names(category)) if num_joints is None else num_joints
         return cls._build(k, overrides, category)
 
     @classmethod

@@ -246,10 +246,10 @@ def share_onnx_threads(cpu_threads: int) -> None:
     The deploy scripts call it for ``--run_mode onnxruntime``: their video pipelines alternate
     a detector and a keypoint session, and with a pool each the idle session's threads spin
     after its run and take the cores from the busy one, while without spinning every small op
-    pays to wake its threads. One shared pool does neither (TinyPose + the demo detector in fast mode:
-    48.8 FPS against 33.9 with a pool per session without spinning and 24.1 with spinning,
-    docs/deploy.md). It is onnxruntime's global pool: any other session the
-    process makes afterwards must set ``SessionOptions.use_per_session_threads = False``
+    pays to wake its threads. One shared pool does neither (TinyPose + the demo detector in
+    fast mode: 48.8 FPS against 33.9 with a pool per session without spinning and 24.1 with
+    spinning, docs/deploy.md). It is onnxruntime's global pool: any other session the process
+    makes afterwards must set ``SessionOptions.use_per_session_threads = False``
     (:func:`onnx_session` does).
     """
     if 'threads' not in _ONNX_POOL:

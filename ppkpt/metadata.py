@@ -1,7 +1,8 @@
 """Keypoint metadata: names, flip pairs, upper-body ids, OKS sigmas, skeleton and colours.
 
 One :class:`KeypointMeta` describes a keypoint set of K joints. Named presets
-(:data:`PRESETS`, their data in :mod:`ppkpt.keypoint_presets`, chosen with the top-level config key ``keypoint_preset``; K alone never picks one) give the
+(:data:`PRESETS`, their data in :mod:`ppkpt.keypoint_presets`, chosen with the top-level
+config key ``keypoint_preset``; K alone never picks one) give the
 names, flip pairs, upper-body ids, OKS sigmas and skeleton of a public dataset:
 
 =============== == ===================================================================
@@ -32,7 +33,8 @@ dataset's COCO category (``keypoints`` names and 1-based ``skeleton``, see
 The MPII preset defines no sigmas; asking it for OKS sigmas through
 :meth:`KeypointMeta.oks_sigmas` raises a clear error.
 
-This module imports only numpy and the standard library, so deploy code can use it.
+This module (with its ``keypoint_presets``, ``keypoint_names`` and ``keypoint_category``)
+imports only numpy and the standard library, so deploy code can use it.
 """
 import colorsys
 import difflib

@@ -147,8 +147,9 @@ def _transition(previous: List[int], channels: List[int], norm: NormBuilder) -> 
             continue
         steps = i + 1 - len(previous)
         ch_in = previous[-1]
-        layers.append(nn.Sequential(*[depthwise_pointwise(ch_in, ch_out if k == steps - 1 else ch_in, 2, norm,
-                                             relu=True) for k in range(steps)]))
+        layers.append(nn.Sequential(*[
+            depthwise_pointwise(ch_in, ch_out if k == steps - 1 else ch_in, 2, norm, relu=True)
+            for k in range(steps)]))
     return nn.LayerList(layers)
 
 

@@ -167,7 +167,8 @@ class NearestUpsample(nn.Layer):
         return upsample_nearest(x, self.factor)
 
 
-def depthwise_pointwise(ch_in: int, ch_out: int, stride: int, norm: NormBuilder, relu: bool) -> nn.Sequential:
+def depthwise_pointwise(ch_in: int, ch_out: int, stride: int, norm: NormBuilder,
+                        relu: bool) -> nn.Sequential:
     """Depthwise 3x3 (``stride``) + BN, 1x1 conv + BN, optional ReLU: indices 0..3 (+4)."""
     layers = [_conv(ch_in, ch_in, 3, stride, groups=ch_in), norm(ch_in),
               _conv(ch_in, ch_out, 1), norm(ch_out)]

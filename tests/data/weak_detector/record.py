@@ -1,7 +1,8 @@
 """Record the fixture of ``tests/deploy/test_weak_detector.py``: what the demo's weak detector and
 keypoint model give on every frame of the demo video.
 
-    python tests/data/weak_detector/record.py [--det_model_dir demo_output/inference/centernet_lite_demo]
+    python tests/data/weak_detector/record.py
+        [--det_model_dir demo_output/inference/centernet_lite_demo]
         [--keypoint_model_dir demo_output/inference/hrnet_plier_demo]
         [--video dataset/demo/video/demo.mp4] [--det_threshold 0.05]
 
